@@ -1,0 +1,107 @@
+"""pytest fixtures shared by every test folder (loaded with ``-p ingest.testing``).
+
+- ``database_url``: a fresh database for this test run on the private cluster (or on the server of
+  ``FACTEUR_DATABASE_URL``), with timescaledb and postgis, dropped at the end of the run.
+- ``micropython``: the MicroPython unix port built by ``make bootstrap``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from ingest import localdb
+
+
+def _admin_url() -> str:
+    url = os.environ.get("FACTEUR_DATABASE_URL")
+    if url:
+        return url.rsplit("/", 1)[0] + "/postgres"
+    db = localdb.LocalDatabase.default()
+    db.start()
+    return db.url("postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    admin = _admin_url()
+    name = f"facteur_test_{secrets.token_hex(4)}"
+    localdb.create_database(admin, name)
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        localdb.drop_database(admin, name)
+
+
+def micropython_path() -> Path:
+    """The unix-port binary: ``$FACTEUR_MICROPYTHON``, else the one next to this interpreter."""
+    env = os.environ.get("FACTEUR_MICROPYTHON")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(sys.executable).parent / "micropython")
+    found = shutil.which("micropython")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("the MicroPython unix port is not built; run `make bootstrap`")
+
+
+@pytest.fixture(scope="session")
+def micropython() -> Path:
+    return micropython_path()
+
+
+def run_micropython(
+    binary: Path, code: str, *, heap: str = "64k", cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` on the unix port with a board-sized heap; returns the finished process."""
+    return subprocess.run(
+        [str(binary), "-X", f"heapsize={heap}", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """Serve an ASGI app with uvicorn on a free loopback port in a background thread."""
+
+    def __init__(self, app: object, port: int | None = None) -> None:
+        self.port = port or free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
