@@ -6,6 +6,7 @@ uvicorn --factory ingest.app:create_app   # with FACTEUR_DATABASE_URL set
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from ingest import localdb
 from ingest.api.routes import health
 from ingest.core.config import Settings
 from ingest.db import open_pool
+from ingest.schema import migrate
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.apply_migrations:
+            await asyncio.to_thread(migrate.apply, url)
         app.state.pool = await open_pool(url, settings.db_pool_size)
         try:
             yield

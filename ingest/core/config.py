@@ -21,3 +21,6 @@ class Settings(BaseSettings):
     port: int = 8400
     #: Connections held open to the database by one worker.
     db_pool_size: int = 8
+    #: Apply pending schema migrations at start-up (off for a worker whose database is unreachable
+    #: on purpose, e.g. the test of ``/health`` answering 503).
+    apply_migrations: bool = True

@@ -32,7 +32,7 @@ def test_health_reports_database_and_extension_versions(database_url: str) -> No
 
 def test_health_is_503_when_the_database_is_unreachable() -> None:
     dead = f"postgresql://nobody:x@127.0.0.1:{free_port()}/facteur?connect_timeout=1"
-    with LiveServer(create_app(Settings(database_url=dead))) as server:
+    with LiveServer(create_app(Settings(database_url=dead, apply_migrations=False))) as server:
         response = httpx.get(server.url + "/health", timeout=20)
     assert response.status_code == 503
     assert response.json()["database"]["connected"] is False
