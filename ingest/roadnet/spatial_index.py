@@ -1,0 +1,149 @@
+"""A uniform-grid spatial index over road geometry: which edges pass within a radius of a point.
+
+Each straight piece of an edge's polyline is registered in every grid cell its bounding box
+touches; a query gathers the pieces of the cells around each point, measures point-to-piece
+distances and keeps, per (point, edge), the nearest. Everything is batched over points.
+
+Only one direction of each two-way street is indexed; queries return both directions, with
+offsets measured along each direction of travel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Float = npt.NDArray[np.float64]
+Int = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class NearEdges:
+    """Edges near query points, one row per (point, directed edge), sorted by point then distance.
+
+    Attributes
+    ----------
+    point : index of the query point.
+    edge : directed edge index.
+    distance : metres from the point to the edge's polyline.
+    offset : metres along the edge (in its direction of travel) to the nearest point.
+    snapped : (M, 2) the nearest point on the edge, in local metres.
+    """
+
+    point: Int
+    edge: Int
+    distance: Float
+    offset: Float
+    snapped: Float
+
+
+def expand_ranges(start: Int, count: Int) -> tuple[Int, Int]:
+    """For ranges ``start[i]:start[i]+count[i]``: (owner index i, value) of every element, flat."""
+    owner = np.repeat(np.arange(len(count), dtype=np.int64), count)
+    first = np.cumsum(count) - count
+    values = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(first - start, count)
+    return owner, values
+
+
+class SpatialIndex:
+    """Grid index of polyline pieces.
+
+    Parameters
+    ----------
+    piece_a, piece_b : (P, 2) piece endpoints, in the indexed edge's direction of travel.
+    piece_edge : (P,) the edge owning each piece.
+    piece_offset : (P,) metres from the edge start to ``piece_a``.
+    edge_length, reverse_edge : per directed edge, to report the opposite direction.
+    cell_size : grid cell side in metres.
+    """
+
+    def __init__(
+        self,
+        *,
+        piece_a: Float,
+        piece_b: Float,
+        piece_edge: Int,
+        piece_offset: Float,
+        edge_length: Float,
+        reverse_edge: Int,
+        cell_size: float = 50.0,
+    ) -> None:
+        self.piece_a = piece_a
+        self.piece_b = piece_b
+        self.piece_edge = piece_edge
+        self.piece_offset = piece_offset
+        self.edge_length = edge_length
+        self.reverse_edge = reverse_edge
+        self.cell_size = float(cell_size)
+        lo = np.minimum(piece_a, piece_b)
+        hi = np.maximum(piece_a, piece_b)
+        self.origin = (lo.min(axis=0) if len(lo) else np.zeros(2)) - cell_size
+        top = (hi.max(axis=0) if len(hi) else np.zeros(2)) + cell_size
+        self.width, self.height = (np.floor((top - self.origin) / cell_size).astype(np.int64) + 1).tolist()
+        c0 = self._cell_xy(lo)
+        c1 = self._cell_xy(hi)
+        ncx = c1[:, 0] - c0[:, 0] + 1
+        ncy = c1[:, 1] - c0[:, 1] + 1
+        piece, k = expand_ranges(np.zeros(len(ncx), dtype=np.int64), ncx * ncy)
+        cx = c0[piece, 0] + k % ncx[piece]
+        cy = c0[piece, 1] + k // ncx[piece]
+        cell = cy * self.width + cx
+        order = np.argsort(cell, kind="stable")
+        self.cell_pieces = piece[order]
+        counts = np.bincount(cell, minlength=self.width * self.height)
+        self.cell_offsets = np.zeros(self.width * self.height + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.cell_offsets[1:])
+
+    def _cell_xy(self, xy: Float) -> Int:
+        return np.floor((xy - self.origin) / self.cell_size).astype(np.int64)
+
+    def edges_near(self, xy: npt.ArrayLike, radius: float) -> NearEdges:
+        """Every directed edge within ``radius`` metres of each point of ``xy`` ((P, 2) or (2,))."""
+        pts = np.atleast_2d(np.asarray(xy, dtype=np.float64))
+        limit = np.array([self.width - 1, self.height - 1])
+        c0 = np.clip(self._cell_xy(pts - radius), 0, limit)
+        c1 = np.clip(self._cell_xy(pts + radius), 0, limit)
+        ncx = np.maximum(c1[:, 0] - c0[:, 0] + 1, 0)
+        ncy = np.maximum(c1[:, 1] - c0[:, 1] + 1, 0)
+        inside = np.all(np.isfinite(pts), axis=1)
+        point, k = expand_ranges(np.zeros(len(pts), dtype=np.int64), np.where(inside, ncx * ncy, 0))
+        cell = (c0[point, 1] + k // ncx[point]) * self.width + c0[point, 0] + k % ncx[point]
+        start = self.cell_offsets[cell]
+        owner, slot = expand_ranges(start, self.cell_offsets[cell + 1] - start)
+        point = point[owner]
+        piece = self.cell_pieces[slot]
+        a = self.piece_a[piece]
+        ab = self.piece_b[piece] - a
+        ap = pts[point] - a
+        seg2 = np.einsum("ij,ij->i", ab, ab)
+        t = np.clip(np.einsum("ij,ij->i", ap, ab) / np.where(seg2 > 0, seg2, 1.0), 0.0, 1.0)
+        snapped = a + t[:, None] * ab
+        dist = np.hypot(*(pts[point] - snapped).T)
+        keep = dist <= radius
+        point, piece, t, snapped, dist = point[keep], piece[keep], t[keep], snapped[keep], dist[keep]
+        edge = self.piece_edge[piece]
+        offset = self.piece_offset[piece] + t * np.sqrt(seg2[keep])
+        # One row per (point, edge): the nearest piece.
+        order = np.lexsort((dist, edge, point))
+        point, edge = point[order], edge[order]
+        first = np.ones(len(point), dtype=np.bool_)
+        first[1:] = (point[1:] != point[:-1]) | (edge[1:] != edge[:-1])
+        sel = order[first]
+        point, edge, dist, offset, snapped = point[first], edge[first], dist[sel], offset[sel], snapped[sel]
+        rev = self.reverse_edge[edge]
+        two_way = rev >= 0
+        point = np.concatenate([point, point[two_way]])
+        dist = np.concatenate([dist, dist[two_way]])
+        snapped = np.concatenate([snapped, snapped[two_way]])
+        offset = np.concatenate([offset, self.edge_length[rev[two_way]] - offset[two_way]])
+        edge = np.concatenate([edge, rev[two_way]])
+        order = np.lexsort((edge, dist, point))
+        return NearEdges(
+            point=point[order],
+            edge=edge[order],
+            distance=dist[order],
+            offset=np.clip(offset[order], 0.0, self.edge_length[edge[order]]),
+            snapped=snapped[order],
+        )
