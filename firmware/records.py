@@ -10,6 +10,7 @@ one payload buffer per writer, records packed in place with struct.pack_into.
 
 import struct
 from binascii import crc32
+
 from micropython import const
 
 FORMAT_VERSION = const(1)
@@ -172,8 +173,17 @@ class BlockWriter:
         if lat_e6 is None:
             lat_e6 = lon_e6 = -0x80000000
         struct.pack_into(
-            "<BIiiBBBB", self.buf, p, K_POTHOLE, ticks & 0xFFFFFFFF, lat_e6, lon_e6,
-            _u8(speed_cms, 25), _u8(peak_mg, 50), _u8(xz10, 1), severity,
+            "<BIiiBBBB",
+            self.buf,
+            p,
+            K_POTHOLE,
+            ticks & 0xFFFFFFFF,
+            lat_e6,
+            lon_e6,
+            _u8(speed_cms, 25),
+            _u8(peak_mg, 50),
+            _u8(xz10, 1),
+            severity,
         )
         return True
 
@@ -205,7 +215,9 @@ class BlockWriter:
         if p < 0:
             return False
         b = self.buf
-        struct.pack_into("<BIHIHIB", b, p, K_HEALTH, ticks & 0xFFFFFFFF, boot_count, free_heap, flash_used_kb, dropped, n)
+        struct.pack_into(
+            "<BIHIHIB", b, p, K_HEALTH, ticks & 0xFFFFFFFF, boot_count, free_heap, flash_used_kb, dropped, n
+        )
         p += 18
         for c in counters:
             struct.pack_into("<H", b, p, c if c < 0xFFFF else 0xFFFF)
@@ -221,8 +233,17 @@ class BlockWriter:
             return None
         b = self.buf
         n = self.pos - HEADER_SIZE
-        struct.pack_into("<2sBBIHH", b, 0, b"FB", FORMAT_VERSION, FLAG_FIRST_AFTER_BOOT if self.first else 0,
-                         self.seq & 0xFFFFFFFF, self.boot_id, n)
+        struct.pack_into(
+            "<2sBBIHH",
+            b,
+            0,
+            b"FB",
+            FORMAT_VERSION,
+            FLAG_FIRST_AFTER_BOOT if self.first else 0,
+            self.seq & 0xFFFFFFFF,
+            self.boot_id,
+            n,
+        )
         end = self.pos
         struct.pack_into("<I", b, end, crc32(self.mv[:end]))
         out = bytes(self.mv[: end + TRAILER_SIZE])
