@@ -7,14 +7,19 @@ uvicorn --factory ingest.app:create_app   # with FACTEUR_DATABASE_URL set
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from ingest import localdb
-from ingest.api.routes import health
+from ingest.api import errors
+from ingest.api.routes import chunks, health, metrics, registry
+from ingest.chunks.readings import write_readings
 from ingest.core.config import Settings
+from ingest.core.retention import retention_loop
 from ingest.db import open_pool
 from ingest.schema import migrate
 
@@ -28,12 +33,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.apply_migrations:
             await asyncio.to_thread(migrate.apply, url)
         app.state.pool = await open_pool(url, settings.db_pool_size)
+        app.state.write_limiter = chunks.make_limiter(settings)
+        retention = asyncio.create_task(
+            retention_loop(app.state.pool, timedelta(days=settings.retention_days))
+        )
         try:
             yield
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             await app.state.pool.close()
 
-    app = FastAPI(title="facteur ingest", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="facteur ingest",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Chunks forwarded by depot gateways, the device registry, health and metrics.",
+    )
     app.state.settings = settings
+    app.state.gateway_tokens = {}
+    app.state.readings_writer = write_readings
+    errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(chunks.router)
+    app.include_router(registry.router)
     return app

@@ -16,8 +16,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -105,3 +107,60 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+# -- the ingest service and its registry, for the chunk API and gateway tests -----------------------
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@dataclass(frozen=True)
+class IngestService:
+    """A running ingest service (real HTTP, real database) and its admin token."""
+
+    url: str
+    database_url: str
+    admin_token: str = ADMIN_TOKEN
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def add_device(self, depot: str = "depot-test", device_id: str | None = None) -> tuple[str, bytes]:
+        """Register a new device; returns its id and key."""
+        device_id = device_id or f"van-{secrets.token_hex(4)}"
+        r = httpx.post(
+            f"{self.url}/v1/registry/devices",
+            json={"device_id": device_id, "depot": depot, "vehicle": "AA-000-AA"},
+            headers=self.admin_headers,
+            timeout=10,
+        )
+        r.raise_for_status()
+        return device_id, bytes.fromhex(r.json()["key_hex"])
+
+    def add_gateway(self, depot: str = "depot-test") -> tuple[str, str]:
+        """Register a new gateway; returns its id and bearer token."""
+        gateway_id = f"gw-{secrets.token_hex(4)}"
+        r = httpx.post(
+            f"{self.url}/v1/registry/gateways",
+            json={"gateway_id": gateway_id, "depot": depot},
+            headers=self.admin_headers,
+            timeout=10,
+        )
+        r.raise_for_status()
+        return gateway_id, str(r.json()["token"])
+
+
+def ingest_settings(database_url: str, **overrides: object) -> object:
+    from ingest.core.config import Settings  # noqa: PLC0415
+
+    return Settings(database_url=database_url, admin_token=ADMIN_TOKEN, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def ingest_service(database_url: str) -> Iterator[IngestService]:
+    """One ingest service for the session (tests register their own devices and gateways)."""
+    from ingest.app import create_app  # noqa: PLC0415
+
+    with LiveServer(create_app(ingest_settings(database_url))) as server:  # type: ignore[arg-type]
+        yield IngestService(server.url, database_url)

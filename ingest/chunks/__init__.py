@@ -1,0 +1,1 @@
+"""Chunks on the ingest side: batch framing, range de-duplication and storage."""

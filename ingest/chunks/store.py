@@ -1,0 +1,97 @@
+"""Store verified chunks: trim each to the seqs not yet recorded, write them, record the ranges.
+
+Everything for one request happens in one transaction, so the acknowledgement sent after commit
+covers exactly what is durable. Per-device advisory locks (taken in device-id order, so two
+requests never deadlock) serialise concurrent arrivals of the same device's ranges; the ranges
+recorded in ``chunk_ranges`` never overlap, which is what makes replays no-ops without any
+per-row unique index.
+
+    async with pool.connection() as conn:
+        outcomes = await store_chunks(conn, "gw-01", [chunk])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection, AsyncCursor
+
+from ingest.chunks.ranges import count, missing_runs
+from ingest.records.envelope import Block, Chunk
+
+#: Writes the decoded readings of newly arrived blocks, inside the storing transaction.
+ReadingsWriter = Callable[[AsyncCursor[Any], str, list[Block], datetime], Awaitable[None]]
+
+_RAW_COPY = "COPY raw_blocks (received_at, device_id, seq, boot_id, flags, raw) FROM STDIN (FORMAT BINARY)"
+_RAW_TYPES = ["timestamptz", "text", "int8", "int4", "int2", "bytea"]
+_RANGES_COPY = (
+    "COPY chunk_ranges (device_id, first_seq, last_seq, gateway_id, received_at) FROM STDIN (FORMAT BINARY)"
+)
+_RANGES_TYPES = ["text", "int8", "int8", "text", "timestamptz"]
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    device_id: str
+    first_seq: int
+    last_seq: int
+    #: Blocks of this chunk stored now.
+    accepted: int
+    #: Blocks of this chunk that had already arrived (skipped).
+    duplicate: int
+
+
+async def store_chunks(
+    conn: AsyncConnection[Any],
+    gateway_id: str | None,
+    chunks: Sequence[Chunk],
+    write_readings: ReadingsWriter | None = None,
+) -> list[StoreOutcome]:
+    """Store ``chunks`` (already parsed and MAC-verified) in one transaction; commit on return."""
+    received_at = datetime.now(UTC)
+    outcomes: list[StoreOutcome] = []
+    async with conn.transaction(), conn.cursor() as cur:
+        for device_id in sorted({c.device_id for c in chunks}):
+            await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7001))", (device_id,))
+        fresh: list[tuple[Chunk, list[tuple[int, int]]]] = []
+        recorded: dict[str, list[tuple[int, int]]] = {}
+        for chunk in chunks:
+            await cur.execute(
+                "SELECT first_seq, last_seq FROM chunk_ranges "
+                "WHERE device_id = %s AND first_seq <= %s AND last_seq >= %s",
+                (chunk.device_id, chunk.last_seq, chunk.first_seq),
+            )
+            covered = [(int(lo), int(hi)) for lo, hi in await cur.fetchall()]
+            covered += recorded.get(chunk.device_id, [])
+            runs = missing_runs(chunk.first_seq, chunk.last_seq, covered)
+            recorded.setdefault(chunk.device_id, []).extend(runs)
+            fresh.append((chunk, runs))
+            accepted = count(runs)
+            outcomes.append(
+                StoreOutcome(
+                    chunk.device_id, chunk.first_seq, chunk.last_seq, accepted, len(chunk.blocks) - accepted
+                )
+            )
+        if not any(runs for _, runs in fresh):
+            return outcomes
+        async with cur.copy(_RANGES_COPY) as copy:
+            copy.set_types(_RANGES_TYPES)
+            for chunk, runs in fresh:
+                for lo, hi in runs:
+                    await copy.write_row((chunk.device_id, lo, hi, gateway_id, received_at))
+        new_blocks: list[tuple[str, list[Block]]] = []
+        async with cur.copy(_RAW_COPY) as copy:
+            copy.set_types(_RAW_TYPES)
+            for chunk, runs in fresh:
+                blocks = [b for b in chunk.blocks if any(lo <= b.seq <= hi for lo, hi in runs)]
+                for b in blocks:
+                    await copy.write_row((received_at, chunk.device_id, b.seq, b.boot_id, b.flags, b.raw))
+                if blocks:
+                    new_blocks.append((chunk.device_id, blocks))
+        if write_readings is not None:
+            for device_id, blocks in new_blocks:
+                await write_readings(cur, device_id, blocks, received_at)
+    return outcomes

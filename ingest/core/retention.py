@@ -1,0 +1,47 @@
+"""Retention by dropping whole TimescaleDB chunks of the hypertables, run by the service itself.
+
+The Apache build of TimescaleDB has no background retention policy, so the service calls
+``drop_chunks`` on a timer (and a licensed build is treated the same way: one mechanism to test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+log = logging.getLogger(__name__)
+
+
+async def drop_old_chunks(pool: AsyncConnectionPool, older_than: timedelta) -> int:
+    """Drop the chunks of every facteur hypertable entirely older than ``older_than``; returns how many."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT hypertable_schema, hypertable_name FROM timescaledb_information.hypertables "
+            "WHERE hypertable_schema = current_schema()"
+        )
+        tables = await cur.fetchall()
+        dropped = 0
+        for schema, name in tables:
+            cur = await conn.execute(
+                "SELECT count(*) FROM drop_chunks(format('%%I.%%I', %s::text, %s::text)::regclass, "
+                "older_than => now() - %s::interval)",
+                (schema, name, older_than),
+            )
+            row = await cur.fetchone()
+            dropped += int(row[0]) if row else 0
+    return dropped
+
+
+async def retention_loop(pool: AsyncConnectionPool, older_than: timedelta, every: float = 3600.0) -> None:
+    while True:
+        try:
+            dropped = await drop_old_chunks(pool, older_than)
+            if dropped:
+                log.info("retention: dropped %d chunks older than %s", dropped, older_than)
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("retention: %s", exc)
+        await asyncio.sleep(every)

@@ -1,0 +1,1 @@
+"""The registry of devices (vans' boards and their HMAC keys) and depot gateways."""
