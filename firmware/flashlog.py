@@ -1,0 +1,276 @@
+"""Append-only, power-loss-safe log of blocks on the flash filesystem (littlefs on the board).
+
+Blocks (see FORMAT.md) are appended to segment files `<dir>/NNNNNNNN.seg` and flushed one by one:
+on littlefs `flush()` commits the file atomically, so a power cut keeps every flushed block and loses
+at most the one being written. Recovery scans every segment, validates headers and CRC-32, and stops
+a segment at its first torn or corrupt block (that tail is never surfaced; new blocks go to a new
+segment). A small state file, replaced atomically by rename, keeps the boot count, the highest
+acknowledged seq (so seqs are never reused after reclaim) and the dropped-block counter.
+
+When the log outgrows `max_bytes`, the oldest segment is deleted (drop-oldest) and counted.
+
+    log = FlashLog("/flash/log", max_bytes=1800000)
+    log.recover()                # -> next seq to use
+    log.append(block_bytes)      # durable when it returns
+    n = log.read_from(seq, buf)  # raw contiguous blocks starting at seq into buf (for upload)
+    log.ack(seq)                 # blocks <= seq are acknowledged; whole segments are reclaimed
+"""
+
+import os
+import struct
+from binascii import crc32
+
+from micropython import const
+
+_HDR = const(12)
+_MAX_BLOCK = const(2048)
+_STATE = "state"
+_NONE = const(0xFFFFFFFF)
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+class FlashLog:
+    def __init__(self, root, max_bytes=1800000, seg_max=16384):
+        self.root = root
+        self.max_bytes = max_bytes
+        self.seg_max = seg_max
+        self.buf = bytearray(_MAX_BLOCK)
+        self.mv = memoryview(self.buf)
+        self.segs = []  # [number, first_seq, last_seq, valid_bytes] oldest first
+        self.f = None  # open segment for appending
+        self.boot_count = 0
+        self.acked = _NONE
+        self.dropped = 0
+        self.syncs = 0
+        self.torn = 0
+        self.next_seq = 0
+        try:
+            os.mkdir(root)
+        except OSError:
+            pass
+
+    # --- state file -----------------------------------------------------------------------
+
+    def _load_state(self):
+        try:
+            with open(self.root + "/" + _STATE, "rb") as f:
+                b = f.read(20)
+        except OSError:
+            return
+        if len(b) == 20 and crc32(b[:16]) == struct.unpack_from("<I", b, 16)[0]:
+            self.boot_count, self.acked, self.dropped, floor = struct.unpack_from("<IIII", b, 0)
+            if floor > self.next_seq:
+                self.next_seq = floor
+
+    def _save_state(self):
+        b = bytearray(20)
+        struct.pack_into("<IIII", b, 0, self.boot_count, self.acked, self.dropped, self.next_seq)
+        struct.pack_into("<I", b, 16, crc32(memoryview(b)[:16]))
+        tmp = self.root + "/" + _STATE + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(b)
+        os.rename(tmp, self.root + "/" + _STATE)
+
+    # --- scanning -------------------------------------------------------------------------
+
+    def _path(self, n):
+        return "%s/%08d.seg" % (self.root, n)
+
+    def _scan(self, n):
+        """(first_seq, last_seq, valid_bytes, torn) of segment n, validating every block."""
+        first = last = -1
+        pos = 0
+        torn = False
+        buf = self.buf
+        with open(self._path(n), "rb") as f:
+            while True:
+                got = f.readinto(self.mv[:_HDR])
+                if not got:
+                    break
+                if got < _HDR or buf[0] != 0x46 or buf[1] != 0x42:
+                    torn = True
+                    break
+                size = _HDR + (buf[10] | buf[11] << 8) + 4
+                if size > _MAX_BLOCK:
+                    torn = True
+                    break
+                rest = size - _HDR
+                if f.readinto(self.mv[_HDR:size]) != rest:
+                    torn = True
+                    break
+                if crc32(self.mv[: size - 4]) != struct.unpack_from("<I", buf, size - 4)[0]:
+                    torn = True
+                    break
+                seq = struct.unpack_from("<I", buf, 4)[0]
+                if first >= 0 and seq != last + 1:
+                    torn = True  # never written by us in this order: treat as corrupt
+                    break
+                if first < 0:
+                    first = seq
+                last = seq
+                pos += size
+        return first, last, pos, torn
+
+    def recover(self):
+        """Scan the log after boot; returns the next seq to use. Increments the boot count."""
+        self.close()
+        self._load_state()
+        names = []
+        for name in os.listdir(self.root):
+            if len(name) == 12 and name[8:] == ".seg":
+                try:
+                    names.append(int(name[:8]))
+                except ValueError:
+                    pass
+        names.sort()
+        self.segs = []
+        top = -1
+        for n in names:
+            first, last, valid, torn = self._scan(n)
+            if torn:
+                self.torn += 1
+            if first < 0:
+                os.remove(self._path(n))
+                continue
+            if self.segs and first != self.segs[-1][2] + 1:
+                pass  # a gap (drop-oldest, or seqs after a reclaim): kept, uploads handle it
+            self.segs.append([n, first, last, valid, torn])
+            if last > top:
+                top = last
+        if top >= 0 and top + 1 > self.next_seq:
+            self.next_seq = top + 1
+        if self.acked != _NONE and self.acked + 1 > self.next_seq:
+            self.next_seq = self.acked + 1
+        self.boot_count += 1
+        self._save_state()
+        return self.next_seq
+
+    # --- writing --------------------------------------------------------------------------
+
+    def used_bytes(self):
+        t = 0
+        for s in self.segs:
+            t += s[3]
+        return t
+
+    def _open_new(self):
+        n = self.segs[-1][0] + 1 if self.segs else 0
+        self.f = open(self._path(n), "wb")
+        self.segs.append([n, -1, -1, 0, False])
+
+    def append(self, block):
+        """Append one block and make it durable. Drops oldest segments when over budget."""
+        seq = struct.unpack_from("<I", block, 4)[0]
+        while self.segs and self.used_bytes() + len(block) > self.max_bytes and len(self.segs) > 1:
+            self._drop_oldest()
+        last = self.segs[-1] if self.segs else None
+        if self.f is None or last is None or last[4] or last[3] + len(block) > self.seg_max:
+            self.close()
+            self._open_new()
+            last = self.segs[-1]
+        try:
+            self.f.write(block)
+            self.f.flush()
+        except OSError:
+            # filesystem full (or failing): free the oldest segment and retry once on a new file
+            self.close()
+            if len(self.segs) > 1:
+                self._drop_oldest()
+            self._open_new()
+            last = self.segs[-1]
+            self.f.write(block)
+            self.f.flush()
+        if last[1] < 0:
+            last[1] = seq
+        last[2] = seq
+        last[3] += len(block)
+        self.next_seq = seq + 1
+        self.syncs += 1
+        return True
+
+    def _drop_oldest(self):
+        s = self.segs.pop(0)
+        if s[1] >= 0:
+            self.dropped += s[2] - s[1] + 1
+        try:
+            os.remove(self._path(s[0]))
+        except OSError:
+            pass
+        self._save_state()
+
+    def close(self):
+        if self.f is not None:
+            try:
+                self.f.close()
+            except OSError:
+                pass
+            self.f = None
+
+    # --- reading and reclaiming ---------------------------------------------------------------
+
+    def first_unacked(self):
+        """The lowest stored seq above the acknowledged one, or None when everything is acked."""
+        for s in self.segs:
+            if s[1] < 0:
+                continue
+            lo = s[1]
+            if self.acked != _NONE and self.acked >= lo:
+                lo = self.acked + 1
+            if lo <= s[2]:
+                return lo
+        return None
+
+    def read_from(self, seq, out):
+        """Copy contiguous valid blocks starting at `seq` into bytearray `out`.
+
+        Returns (nbytes, first_seq, last_seq); nbytes 0 when nothing fits or nothing is there.
+        """
+        n = 0
+        first = last = -1
+        mv = memoryview(out)
+        for s in self.segs:
+            if s[1] < 0 or s[2] < seq:
+                continue
+            if first >= 0 and s[1] != last + 1:
+                break
+            pos = 0
+            with open(self._path(s[0]), "rb") as f:
+                while pos < s[3]:
+                    if f.readinto(self.mv[:_HDR]) != _HDR:
+                        break
+                    size = _HDR + (self.buf[10] | self.buf[11] << 8) + 4
+                    b_seq = struct.unpack_from("<I", self.buf, 4)[0]
+                    if b_seq < seq:
+                        f.seek(size - _HDR, 1)
+                        pos += size
+                        continue
+                    if n + size > len(out):
+                        return n, first, last
+                    mv[n : n + _HDR] = self.mv[:_HDR]
+                    f.readinto(mv[n + _HDR : n + size])
+                    if first < 0:
+                        first = b_seq
+                    last = b_seq
+                    n += size
+                    pos += size
+        return n, first, last
+
+    def ack(self, seq):
+        """The gateway stored everything up to `seq`: remember it (durably, first), then reclaim."""
+        if self.acked != _NONE and seq <= self.acked:
+            return
+        self.acked = seq
+        self._save_state()
+        while self.segs and self.segs[0][2] <= seq and (len(self.segs) > 1 or self.f is None):
+            s = self.segs.pop(0)
+            try:
+                os.remove(self._path(s[0]))
+            except OSError:
+                pass
