@@ -42,7 +42,7 @@ def decode(raw: bytes, mg_per_digit: float, bits: int) -> list[tuple[float, floa
     for k in range(len(raw) // 6):
         words = struct.unpack("<3h", raw[6 * k : 6 * k + 6])
         out.append(tuple(w / (1 << (16 - bits)) * mg_per_digit / 1000.0 for w in words))
-    return out  # type: ignore[return-value]
+    return out
 
 
 def test_lis3dh_identity_and_missing_devices_nack() -> None:
