@@ -3,13 +3,14 @@
 A van's boot drives north-east at ~10 m/s: one TRACK record of 10 one-second entries per block,
 a TIME anchor in the boot's first block, and an AIR reading every sixth block.
 
-    blocks = synthetic_blocks(first_seq=0, count=360, boot_id=1, start_utc=1.76e9)
+    blocks = synthetic_blocks(first_seq=0, count=360, boot_id=1, start_utc=DEFAULT_START_UTC)
     body = build_chunk("van-0001", key, blocks)
 """
 
 from __future__ import annotations
 
 import struct
+import time
 
 from ingest.records.decode import EPOCH_2000, K_AIR, K_TIME, K_TRACK, TRACK_HEADER
 from ingest.records.envelope import FLAG_FIRST_AFTER_BOOT, build_block
@@ -17,6 +18,8 @@ from ingest.records.envelope import FLAG_FIRST_AFTER_BOOT, build_block
 _TIME = struct.Struct("<BIIH")
 _AIR = struct.Struct("<BIBHHH")
 EPOCHS_PER_BLOCK = 10
+#: Yesterday 00:00 UTC: recent enough for retention, old enough for the future-date filter.
+DEFAULT_START_UTC = float((int(time.time()) // 86400 - 1) * 86400)
 #: A point in Monaco (the committed road network), 1e-6 degree.
 START_LAT_E6 = 43_738_000
 START_LON_E6 = 7_420_000
@@ -48,7 +51,7 @@ def block_payload(index: int, boot_start_ticks: int, start_utc: float, *, with_t
 
 
 def synthetic_blocks(
-    first_seq: int, count: int, *, boot_id: int = 1, start_utc: float = 1_760_000_000.0, boot_block: int = 0
+    first_seq: int, count: int, *, boot_id: int = 1, start_utc: float = DEFAULT_START_UTC, boot_block: int = 0
 ) -> list[bytes]:
     """``count`` blocks from ``first_seq``; the boot's first block (``boot_block``) carries the anchor.
 

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from ingest.chunks.batch import BATCH_MEDIA_TYPE, CHUNK_MEDIA_TYPE, join_batch
-from ingest.chunks.synthetic import synthetic_blocks
+from ingest.chunks.synthetic import DEFAULT_START_UTC, synthetic_blocks
 from ingest.records.envelope import build_chunk
 from ingest.testing import IngestService
 
@@ -95,7 +95,7 @@ def test_readings_are_decoded_dated_and_copied(ingest_service: IngestService) ->
         air = conn.execute("SELECT count(*) FROM air WHERE device_id = %s", (device,)).fetchone()
     assert len(rows) == 100
     assert [round(r[0] - rows[0][0]) for r in rows] == list(range(100))
-    assert rows[0][0] == 1_760_000_000.0
+    assert rows[0][0] == DEFAULT_START_UTC
     assert rows[0][1] == pytest.approx(43.738)
     assert air is not None and air[0] == 1
 
