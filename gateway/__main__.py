@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print("facteur-gateway: no ingest token (FACTEUR_GATEWAY_TOKEN or --token)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     print(
         f"facteur-gateway: listening on {settings.host}:{settings.port}, spool {settings.spool_dir}",
         flush=True,

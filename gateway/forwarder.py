@@ -81,7 +81,8 @@ class Forwarder:
         """Refresh the device-key cache from ingest; keeps the old cache if ingest is unreachable."""
         async with self._key_sync_lock:
             now = time.monotonic()
-            min_gap = 5.0 if force else self.settings.registry_sync_seconds
+            # Until a first sync succeeds (ingest not up yet), try again every few seconds.
+            min_gap = 5.0 if force or self.state.keys_last_error else self.settings.registry_sync_seconds
             if now - self._last_key_sync < min_gap:
                 return False
             self._last_key_sync = now

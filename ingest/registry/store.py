@@ -119,6 +119,28 @@ async def add_gateway(conn: AsyncConnection[Any], gateway_id: str, *, depot: str
     return Gateway(gateway_id, depot), token
 
 
+async def issue_gateway_token(conn: AsyncConnection[Any], gateway_id: str, *, depot: str) -> str:
+    """Register the gateway if needed and give it a new token (the old one stops working)."""
+    token = secrets.token_urlsafe(32)
+    await conn.execute(
+        "INSERT INTO gateways (gateway_id, token_sha256, depot) VALUES (%s, %s, %s) "
+        "ON CONFLICT (gateway_id) DO UPDATE SET token_sha256 = excluded.token_sha256, depot = excluded.depot",
+        (gateway_id, token_digest(token), depot),
+    )
+    return token
+
+
+async def get_device(conn: AsyncConnection[Any], device_id: str) -> Device | None:
+    cur = await conn.execute(
+        "SELECT device_id, key, vehicle, depot FROM devices WHERE device_id = %s", (device_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    d, k, v, p = row
+    return Device(str(d), bytes(k), None if v is None else str(v), str(p))
+
+
 async def authenticate_gateway(conn: AsyncConnection[Any], token: str) -> Gateway | None:
     cur = await conn.execute(
         "UPDATE gateways SET last_seen = now() WHERE token_sha256 = %s RETURNING gateway_id, depot",

@@ -113,12 +113,12 @@ async def provisioning(
 ) -> Provisioning:
     try:
         async with pool.connection(timeout=settings.write_wait_seconds) as conn:
-            devices = [d for d in await store.list_devices(conn) if d.device_id == device_id]
+            device = await store.get_device(conn, device_id)
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise retry_later(settings, f"database unavailable: {type(exc).__name__}") from None
-    if not devices:
+    if device is None:
         raise ApiError(404, "unknown_device", f"{device_id} is not registered")
-    return Provisioning.model_validate(store.provisioning(devices[0], ssid or [], gateway))
+    return Provisioning.model_validate(store.provisioning(device, ssid or [], gateway))
 
 
 @router.post("/v1/registry/gateways", status_code=201, response_model=GatewayOut, responses=_ERRORS)
