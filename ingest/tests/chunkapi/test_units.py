@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import psycopg
 import pytest
 
@@ -68,7 +70,7 @@ def test_copy_body_round_trips_with_nulls(database_url: str) -> None:
     assert [r[3] for r in rows] == i.tolist()
 
 
-def _track(utc: list[float], lat: list[float]) -> np.ndarray:  # type: ignore[type-arg]
+def _track(utc: list[float], lat: list[float]) -> npt.NDArray[Any]:
     t = np.zeros(len(utc), TRACK_DTYPE)
     t["utc"], t["lat"], t["lon"], t["fix"], t["speed"] = utc, lat, 7.42, True, 10.0
     return t
