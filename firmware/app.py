@@ -9,6 +9,7 @@ every 60 s, a HEALTH record is written every 10 min, and at a visible depot SSID
 """
 
 import gc
+import json
 from array import array
 
 try:
@@ -78,6 +79,8 @@ class Firmware:
         self.blocks_written = 0
         self.bytes_written = 0
         self.seconds = 0
+        self.min_free = 1 << 30
+        self.task_errors = 0
         self.stop = False
         try:
             self.acc = LIS3DH(board.i2c)
@@ -131,7 +134,12 @@ class Firmware:
             await clock.sleep_until(t)
             if clock.ended:
                 break
-            fn(clock.now())
+            try:
+                fn(clock.now())
+            except Exception as e:  # one failing sensor must not stop the others
+                self.task_errors += 1
+                if self.task_errors < 20:
+                    self.board.log("task error: %r" % e)
 
     def acc_tick(self, now):
         if self.acc is not None:
@@ -226,6 +234,8 @@ class Firmware:
         gc.collect()
         w = self.writer
         free = self.board.free_heap()
+        if free < self.min_free:
+            self.min_free = free
         used_kb = self.log.used_bytes() // 1024
         c = self.counters()
         bc = self.log.boot_count & 0xFFFF
@@ -296,5 +306,26 @@ def main(board=None):
     fw = Firmware(board, prov)
     asyncio.run(fw.run())
     board.log("shutdown: %d s, %d blocks, %d bytes" % (fw.seconds, fw.blocks_written, fw.bytes_written))
+    stats = {
+        "seconds": fw.seconds,
+        "blocks": fw.blocks_written,
+        "bytes": fw.bytes_written,
+        "min_free": fw.min_free,
+        "boot_count": fw.log.boot_count,
+        "dropped": fw.log.dropped,
+        "uploaded_chunks": fw.up.chunks if fw.up else 0,
+        "upload_failures": fw.up.failures if fw.up else 0,
+        "acked": fw.log.acked,
+        "counters": fw.counters(),
+        "init_errors": fw.init_errors,
+        "task_errors": fw.task_errors,
+    }
+    try:
+        import micropython
+
+        stats["mem_peak"] = micropython.mem_peak()
+    except (ImportError, AttributeError):
+        pass
+    print("facteur-stats", json.dumps(stats))
     board.close()
     return fw

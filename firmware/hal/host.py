@@ -55,8 +55,7 @@ class PtyUART:
         return self.mv[:n]
 
     def write(self, data):
-        self.f.write(data)
-        self.f.flush()
+        self.f.write(data)  # unbuffered; flush() would fsync, which a tty refuses (EINVAL)
 
     def close(self):
         self.f.close()

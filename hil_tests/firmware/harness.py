@@ -1,0 +1,159 @@
+"""Run the real firmware (firmware/main.py on the unix port) against the simulators for one round.
+
+    result = run_round(workdir, laps=2)     # -> RoundResult: decoded readings, bytes, CPU, heap
+
+The van drives ``simulators.scenario`` around a block; the host link server and ptys come from
+``simulators``; the depot gateway is a loopback HTTP double speaking the upload contract
+(``gateway_double.Gateway``); flash is a folder (or a VfsLfs2 image).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil_tests.firmware.gateway_double import Gateway
+from ingest.records import parse_blocks
+from ingest.records.decode import Readings, decode_blocks
+from ingest.testing import micropython_path
+from simulators.gnss import GnssConfig
+from simulators.hostlink import LinkServer
+from simulators.scenario import make_van
+from simulators.tests.conftest import block_loop
+from simulators.world import World
+
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+MPY_CROSS = micropython_path().parent / "mpy-cross"
+
+
+def build_firmware(out: Path) -> Path:
+    """Precompile every firmware module to .mpy (as `make flash` deploys it): a 64 KiB heap cannot
+    hold the compiler's work for the app's sources."""
+    out.mkdir(parents=True, exist_ok=True)
+    for src in FIRMWARE.rglob("*.py"):
+        rel = src.relative_to(FIRMWARE)
+        if rel.parts[0] == "tests":
+            continue
+        dst = out / rel.with_suffix(".mpy")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(MPY_CROSS), "-o", str(dst), "-s", str(rel), str(src)], check=True)
+    return out
+
+
+KEY = bytes(range(100, 132))
+DEVICE = "van-0001"
+
+
+@dataclass
+class RoundResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    sim_seconds: float
+    drive_seconds: float
+    cpu_seconds: float
+    wall_seconds: float
+    blocks: bytes
+    readings: Readings
+    summary: dict[str, Any]
+    fw: dict[str, Any]
+    gateway_blocks: int
+
+
+def run_round(
+    workdir: Path,
+    *,
+    laps: int = 1,
+    heap: str = "64k",
+    image: bool = False,
+    tail_s: float = 120.0,
+    upload: bool = True,
+    timeout: float = 1800,
+) -> RoundResult:
+    workdir.mkdir(parents=True, exist_ok=True)
+    traj = block_loop(laps=laps)
+    van, _ = make_van(traj, seed=11, gnss=GnssConfig(ttff_s=20.0), tail_s=tail_s)
+    gateway = Gateway([]) if upload else None
+    if gateway is not None:
+        van.wifi.gateway = f"127.0.0.1:{gateway.port}"
+    world = World(van, wake_on_uart=False)
+    server = LinkServer()
+    port = server.add(world)
+    flash: Path = workdir / ("flash.img" if image else "flash")
+    if not image:
+        flash.mkdir(exist_ok=True)
+    prov = workdir / "provision.json"
+    prov.write_text(json.dumps({"device_id": DEVICE, "key_hex": KEY.hex(), "depot_ssids": [van.wifi.ssid]}))
+    wiring = world.wiring(f"127.0.0.1:{port}", str(flash), str(prov))
+    (workdir / "wiring.json").write_text(json.dumps(wiring))
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=server.serve, args=(lambda: stop.is_set() or (world.finished and bool(server.closed_worlds)),)
+    )
+    thread.start()
+    env = dict(os.environ, FACTEUR_WIRING=str(workdir / "wiring.json"))
+    build = build_firmware(workdir / "fw")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [str(micropython_path()), "-X", f"heapsize={heap}", "-c", "import main"],
+            cwd=build,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        server.close()
+        world.close()
+        if gateway is not None:
+            gateway.close()
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    blocks = b""
+    if gateway is not None:
+        blocks = b"".join(gateway.blocks[s] for s in sorted(gateway.blocks))
+    if not image:
+        for seg in sorted((flash / "log").glob("*.seg")):
+            blocks += seg.read_bytes()
+    parsed = parse_blocks(blocks) if blocks else []
+    # the flash folder may repeat blocks the gateway already holds (not yet reclaimed)
+    unique = {b.seq: b for b in parsed}
+    readings = decode_blocks([unique[s] for s in sorted(unique)])
+    fw: dict[str, Any] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("facteur-stats "):
+            fw = json.loads(line[len("facteur-stats ") :])
+    moving = float((traj.sample(_grid(world.clock.t)).speed > 0.5).sum()) if hasattr(traj, "sample") else 0.0
+    return RoundResult(
+        returncode=proc.returncode,
+        stdout=proc.stdout,
+        stderr=proc.stderr,
+        sim_seconds=world.clock.t,
+        drive_seconds=moving,
+        cpu_seconds=cpu,
+        wall_seconds=wall,
+        blocks=b"".join(unique[s].raw for s in sorted(unique)),
+        readings=readings,
+        summary=world.summary(),
+        fw=fw,
+        gateway_blocks=len(gateway.blocks) if gateway is not None else 0,
+    )
+
+
+def _grid(t_end: float) -> Any:
+    return np.arange(0.0, max(t_end, 1.0), 1.0)
