@@ -6,18 +6,17 @@ Every second: accelerometer FIFO -> roughness features (+ pothole events), GNSS 
 entry; every 10 s (or when full) the block is sealed and appended to the flash log (durable).
 PMS5003 and SCD41 are averaged into AIR / CO2 records every 30 s, the modem is polled for coverage
 every 60 s, a HEALTH record is written every 10 min, and at a visible depot SSID the log is uploaded.
+
+HEALTH counter order (mirrored in ingest/records/decode.py HEALTH_COUNTERS): nmea clean, crc fail,
+garbage, unsupported; pms frames, bad checksum, resync; scd reads, crc fail, errors; acc samples,
+overruns, errors; modem replies, errors, timeouts; potholes, log syncs, upload chunks, failures.
 """
 
+import asyncio
 import gc
-import json
+import sys
 from array import array
 
-try:
-    import asyncio
-except ImportError:  # pragma: no cover
-    asyncio = None
-
-import provision
 from drivers.lis3dh import LIS3DH
 from drivers.modem import Modem
 from drivers.nmea import NMEA
@@ -27,29 +26,35 @@ from features import RoadFeatures
 from flashlog import FlashLog
 from micropython import const
 from records import BlockWriter
-from upload import Uploader
 
-BLOCK_MS = const(10000)
-ACC_PERIOD_MS = const(200)  # the LIS3DH FIFO holds 320 ms at 100 Hz
-UART_PERIOD_MS = const(250)
-AIR_PERIOD_MS = const(30000)
-CO2_POLL_MS = const(5000)
-CO2_PERIOD_MS = const(30000)
-COVERAGE_PERIOD_MS = const(60000)
-HEALTH_PERIOD_MS = const(600000)
-TIME_PERIOD_MS = const(600000)
-WIFI_PERIOD_MS = const(15000)
-ACC_CAP = const(256)  # samples per second buffer (>= 200 Hz worth)
+_BLOCK_MS = const(10000)
+_ACC_MS = const(200)  # the LIS3DH FIFO holds 320 ms at 100 Hz
+_UART_MS = const(250)
+_AIR_MS = const(30000)
+_CO2_POLL_MS = const(5000)
+_CO2_MS = const(30000)
+_COVERAGE_MS = const(60000)
+_HEALTH_MS = const(600000)
+_TIME_MS = const(600000)
+_WIFI_MS = const(15000)
+_ACC_CAP = const(256)  # samples per second buffer (>= 200 Hz worth)
 
-# Order of the counters in HEALTH records; mirrored in ingest/records/decode.py.
-HEALTH_COUNTERS = (
-    "nmea_clean", "nmea_crc_fail", "nmea_garbage", "nmea_unsupported",
-    "pms_frames", "pms_bad_checksum", "pms_resync",
-    "scd_reads", "scd_crc_fail", "scd_errors",
-    "acc_samples", "acc_overruns", "acc_errors",
-    "modem_replies", "modem_errors", "modem_timeouts",
-    "potholes", "log_syncs", "upload_chunks", "upload_failures",
-)  # fmt: skip
+
+def load_provision(path):
+    """(device_id, key, depot ssids) from the provisioning JSON, or None when unusable."""
+    import json
+    from binascii import unhexlify
+
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        dev = doc["device_id"]
+        key = unhexlify(doc["key_hex"])
+        if not 1 <= len(dev) <= 32 or len(key) != 32:
+            return None
+        return dev, key, [s.encode() for s in doc.get("depot_ssids", ())]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class Firmware:
@@ -58,29 +63,30 @@ class Firmware:
         self.clock = board.clock
         self.prov = prov
         self.gps = NMEA()
-        self.pms_p = PMS5003()
-        self.features = RoadFeatures()
-        self.xs = array("h", [0] * ACC_CAP)
-        self.zs = array("h", [0] * ACC_CAP)
+        self.pm = PMS5003()
+        self.feat = RoadFeatures()
+        self.xs = array("h", bytes(2 * _ACC_CAP))
+        self.zs = array("h", bytes(2 * _ACC_CAP))
         self.nacc = 0
         self.acc = None
         self.scd = None
         self.modem = Modem(board.modem) if board.modem is not None else None
         self.log = FlashLog(board.flash_root + "/log")
         seq = self.log.recover()
-        self.writer = BlockWriter(self.log.boot_count & 0xFFFF, seq, block_ms=BLOCK_MS)
-        self.up = Uploader(self.log, prov["device_id"], prov["key"]) if prov else None
-        self.co2_n = 0
-        self.co2_sum = 0
-        self.t_sum = 0
-        self.rh_sum = 0
-        self.time_synced_at = None
+        self.w = BlockWriter(
+            self.log.boot_count & 0xFFFF, seq, capacity=480, block_ms=_BLOCK_MS, sink=self._append
+        )
+        self.up = None
+        self.up_chunks = 0
+        self.up_failures = 0
+        self.co2 = [0, 0, 0, 0]  # n, sum ppm, sum t, sum rh
+        self.synced_at = None
         self.init_errors = 0
-        self.blocks_written = 0
-        self.bytes_written = 0
+        self.task_errors = 0
+        self.blocks = 0
+        self.nbytes = 0
         self.seconds = 0
         self.min_free = 1 << 30
-        self.task_errors = 0
         self.stop = False
         try:
             self.acc = LIS3DH(board.i2c)
@@ -92,41 +98,28 @@ class Firmware:
         except OSError:
             self.init_errors += 1
 
-    # --- record plumbing --------------------------------------------------------------------
-
-    def _emit(self, ok, retry):
-        """Records that did not fit seal the block first, then go in the next one."""
-        if not ok:
-            self._seal()
-            retry()
-
-    def _seal(self):
-        block = self.writer.seal()
+    def _append(self, block):
         if block is not None:
             self.log.append(block)
-            self.blocks_written += 1
-            self.bytes_written += len(block)
+            self.blocks += 1
+            self.nbytes += len(block)
+
+    def seal(self):
+        self._append(self.w.seal())
 
     def counters(self):
         g = self.gps
-        p = self.pms_p
-        s = self.scd.counters() if self.scd else (0, 0, 0)
-        a = self.acc.counters() if self.acc else (0, 0, 0)
-        m = self.modem.counters() if self.modem else (0, 0, 0)
-        up = self.up
+        p = self.pm
+        z = (0, 0, 0)
         return (
-            g.clean, g.crc_fails, g.garbage, g.unsupported,
-            p.frames, p.bad_checksum, p.resync,
-            s[0], s[1], s[2],
-            a[0], a[1], a[2],
-            m[0], m[1], m[2],
-            self.features.events, self.log.syncs,
-            up.chunks if up else 0, up.failures if up else 0,
-        )  # fmt: skip
+            (g.clean, g.crc_fails, g.garbage, g.unsupported, p.frames, p.bad_checksum, p.resync)
+            + (self.scd.counters() if self.scd else z)
+            + (self.acc.counters() if self.acc else z)
+            + (self.modem.counters() if self.modem else z)
+            + (self.feat.events, self.log.syncs, self.up_chunks, self.up_failures)
+        )
 
-    # --- tasks ------------------------------------------------------------------------------
-
-    async def every(self, period, fn, phase=0):
+    async def every(self, period, fn, phase):
         clock = self.clock
         t = clock.now() + phase
         while not clock.ended and not self.stop:
@@ -147,84 +140,72 @@ class Firmware:
 
     def uart_tick(self, now):
         b = self.board
-        if b.gnss is not None:
-            data = b.gnss.read()
-            while data:
-                self.gps.feed(data)
-                data = b.gnss.read()
-        if b.pms is not None:
-            data = b.pms.read()
-            while data:
-                self.pms_p.feed(data)
-                data = b.pms.read()
-        if self.modem is not None:
-            self.modem.poll(now)
-            if self.modem.cycle_done:
-                m = self.modem
+        for u, p in ((b.gnss, self.gps), (b.pms, self.pm)):
+            if u is not None:
+                data = u.read()
+                while data:
+                    p.feed(data)
+                    data = u.read()
+        m = self.modem
+        if m is not None:
+            m.poll(now)
+            if m.cycle_done:
                 m.cycle_done = False
-                w = self.writer
-                self._emit(
-                    w.coverage(now, m.rat, m.rsrp, m.rsrq, m.sinr, m.plmn),
-                    lambda: w.coverage(now, m.rat, m.rsrp, m.rsrq, m.sinr, m.plmn),
-                )
+                self.w.coverage(now, m.rat, m.rsrp, m.rsrq, m.sinr, m.plmn)
 
     def second_tick(self, now):
         """Once a second: features from the accelerometer, one TRACK entry, block sealing."""
         self.acc_tick(now)
         self.uart_tick(now)
         g = self.gps
+        w = self.w
         fix = g.fix and g.lat_e6 is not None
-        speed = g.speed_cms if fix else None
-        f = self.features
-        f.second(self.xs, self.zs, self.nacc, speed)
-        self.nacc = 0
-        w = self.writer
         lat = g.lat_e6 if fix else None
         lon = g.lon_e6 if fix else None
-        if not w.track_second(now, lat, lon, speed, f.rms_mg, f.norm, f.peak_mg, g.hdop10 if fix else None):
-            self._seal()
-            w.track_second(now, lat, lon, speed, f.rms_mg, f.norm, f.peak_mg, g.hdop10 if fix else None)
+        speed = g.speed_cms if fix else None
+        f = self.feat
+        f.second(self.xs, self.zs, self.nacc, speed)
+        self.nacc = 0
+        w.track_second(now, lat, lon, speed, f.rms_mg, f.norm, f.peak_mg, g.hdop10 if fix else None)
         if f.event is not None:
-            pk, xz, sev = f.event
-            self._emit(
-                w.pothole(now, lat, lon, speed, pk, xz, sev),
-                lambda: w.pothole(now, lat, lon, speed, pk, xz, sev),
-            )
-        utc = g.utc_s() if fix else None
-        if utc is not None and (self.time_synced_at is None or now - self.time_synced_at >= TIME_PERIOD_MS):
-            self.time_synced_at = now
-            ms = g.ms
-            self._emit(w.time_sync(now, utc, ms), lambda: w.time_sync(now, utc, ms))
+            w.pothole(now, lat, lon, speed, f.event[0], f.event[1], f.event[2])
+        if fix and (self.synced_at is None or now - self.synced_at >= _TIME_MS):
+            utc = g.utc_s()
+            if utc is not None:
+                self.synced_at = now
+                w.time_sync(now, utc, g.ms)
         self.seconds += 1
+        if self.seconds % 60 == 0:
+            gc.collect()
+            free = gc.mem_free()
+            if free < self.min_free:
+                self.min_free = free
         self.board.feed_watchdog()
         if w.due(now):
-            self._seal()
+            self.seal()
 
     def air_tick(self, now):
-        win = self.pms_p.take_window()
+        win = self.pm.take_window()
         if win is not None:
-            w = self.writer
-            self._emit(w.air(now, *win), lambda: w.air(now, *win))
+            self.w.air(now, win[0], win[1], win[2], win[3])
 
     def co2_poll(self, now):
         s = self.scd
-        if s is None or not s.ready():
-            return
-        r = s.read()
-        if r is not None:
-            self.co2_n += 1
-            self.co2_sum += r[0]
-            self.t_sum += r[1]
-            self.rh_sum += r[2]
+        if s is not None and s.ready():
+            r = s.read()
+            if r is not None:
+                c = self.co2
+                c[0] += 1
+                c[1] += r[0]
+                c[2] += r[1]
+                c[3] += r[2]
 
     def co2_tick(self, now):
-        n = self.co2_n
-        if not n:
-            return
-        w = self.writer
-        args = (now, (self.co2_sum + n // 2) // n, self.t_sum // n, (self.rh_sum + n // 2) // n)
-        self.co2_n = self.co2_sum = self.t_sum = self.rh_sum = 0
-        self._emit(w.co2(*args), lambda: w.co2(*args))
+        c = self.co2
+        n = c[0]
+        if n:
+            self.w.co2(now, (c[1] + n // 2) // n, c[2] // n, (c[3] + n // 2) // n)
+            c[0] = c[1] = c[2] = c[3] = 0
 
     def coverage_tick(self, now):
         if self.modem is not None:
@@ -232,59 +213,71 @@ class Firmware:
 
     def health_tick(self, now):
         gc.collect()
-        w = self.writer
         free = self.board.free_heap()
         if free < self.min_free:
             self.min_free = free
-        used_kb = self.log.used_bytes() // 1024
-        c = self.counters()
-        bc = self.log.boot_count & 0xFFFF
-        self._emit(
-            w.health(now, bc, free, used_kb, self.log.dropped, c),
-            lambda: w.health(now, bc, free, used_kb, self.log.dropped, c),
-        )
+        lg = self.log
+        self.w.health(now, lg.boot_count & 0xFFFF, free, lg.used_bytes() // 1024, lg.dropped, self.counters())
+
+    async def upload(self, host, port):
+        # Imported at the depot only, and released after: the heap is for the round.
+        from upload import Uploader
+
+        prov = self.prov
+        up = Uploader(self.log, prov[0], prov[1])
+        try:
+            await up.run_once(host, port)
+        finally:
+            self.up_chunks += up.chunks
+            self.up_failures += up.failures
+            retry = up.retry_after
+            del up
+            sys.modules.pop("upload", None)
+            gc.collect()
+        return retry
 
     async def wifi_task(self):
         clock = self.clock
         prov = self.prov
-        if prov is None or not prov["depot_ssids"]:
+        if prov is None or not prov[2]:
             return
         t = clock.now()
         while not clock.ended and not self.stop:
-            t += WIFI_PERIOD_MS
+            t += _WIFI_MS
             await clock.sleep_until(t)
-            if clock.ended or self.log.first_unacked() is None and self.writer.empty():
+            if clock.ended or self.log.first_unacked() is None and self.w.empty():
                 continue
             wifi = self.board.wifi
-            seen = [s for s, _ in wifi.scan() if s in prov["depot_ssids"]]
-            if not seen:
+            seen = None
+            for ssid, _ in wifi.scan():
+                if ssid in prov[2]:
+                    seen = ssid
+                    break
+            if seen is None:
                 continue
-            ok, host, port = wifi.connect(seen[0])
-            if not ok:
-                continue
-            self._seal()  # hand over what we have now
-            await self.up.run_once(host, port)
-            if self.up.retry_after:
-                t += self.up.retry_after * 1000
+            ok, host, port = wifi.connect(seen)
+            if ok:
+                self.seal()  # hand over what we have now
+                t += 1000 * await self.upload(host, port)
 
     async def run(self):
-        clock = self.clock
+        e = self.every
         tasks = [
-            asyncio.create_task(self.every(ACC_PERIOD_MS, self.acc_tick, 100)),
-            asyncio.create_task(self.every(UART_PERIOD_MS, self.uart_tick, 50)),
-            asyncio.create_task(self.every(1000, self.second_tick)),
-            asyncio.create_task(self.every(AIR_PERIOD_MS, self.air_tick, 500)),
-            asyncio.create_task(self.every(CO2_POLL_MS, self.co2_poll, 300)),
-            asyncio.create_task(self.every(CO2_PERIOD_MS, self.co2_tick, 700)),
-            asyncio.create_task(self.every(COVERAGE_PERIOD_MS, self.coverage_tick, 200)),
-            asyncio.create_task(self.every(HEALTH_PERIOD_MS, self.health_tick, 900)),
+            asyncio.create_task(e(_ACC_MS, self.acc_tick, 100)),
+            asyncio.create_task(e(_UART_MS, self.uart_tick, 50)),
+            asyncio.create_task(e(1000, self.second_tick, 0)),
+            asyncio.create_task(e(_AIR_MS, self.air_tick, 500)),
+            asyncio.create_task(e(_CO2_POLL_MS, self.co2_poll, 300)),
+            asyncio.create_task(e(_CO2_MS, self.co2_tick, 700)),
+            asyncio.create_task(e(_COVERAGE_MS, self.coverage_tick, 200)),
+            asyncio.create_task(e(_HEALTH_MS, self.health_tick, 900)),
             asyncio.create_task(self.wifi_task()),
         ]
-        await clock.run()
+        await self.clock.run()
         self.stop = True
         for t in tasks:
             t.cancel()
-        self._seal()  # a clean shutdown keeps the partial block
+        self.seal()  # a clean shutdown keeps the partial block
         self.log.close()
 
 
@@ -298,34 +291,24 @@ def main(board=None):
             board = Board.from_wiring()
         else:
             board = Board()
-    try:
-        prov = provision.load(board.provision_path)
-    except provision.ProvisionError as e:
-        board.log("provisioning: %s" % e)
-        prov = None
+    prov = load_provision(board.provision_path)
+    if prov is None:
+        board.log("provisioning file missing or invalid: no upload")
+    gc.collect()
+    free_boot = gc.mem_free()
     fw = Firmware(board, prov)
+    gc.collect()
+    free_init = gc.mem_free()
     asyncio.run(fw.run())
-    board.log("shutdown: %d s, %d blocks, %d bytes" % (fw.seconds, fw.blocks_written, fw.bytes_written))
-    stats = {
-        "seconds": fw.seconds,
-        "blocks": fw.blocks_written,
-        "bytes": fw.bytes_written,
-        "min_free": fw.min_free,
-        "boot_count": fw.log.boot_count,
-        "dropped": fw.log.dropped,
-        "uploaded_chunks": fw.up.chunks if fw.up else 0,
-        "upload_failures": fw.up.failures if fw.up else 0,
-        "acked": fw.log.acked,
-        "counters": fw.counters(),
-        "init_errors": fw.init_errors,
-        "task_errors": fw.task_errors,
-    }
-    try:
-        import micropython
-
-        stats["mem_peak"] = micropython.mem_peak()
-    except (ImportError, AttributeError):
-        pass
-    print("facteur-stats", json.dumps(stats))
+    gc.collect()
+    print(
+        "facteur-stats {"
+        + '"seconds": %d, "blocks": %d, "bytes": %d, "min_free": %d, "free_end": %d, "boot_count": %d, '
+        % (fw.seconds, fw.blocks, fw.nbytes, fw.min_free, gc.mem_free(), fw.log.boot_count)
+        + '"dropped": %d, "uploaded_chunks": %d, "upload_failures": %d, "acked": %d, '
+        % (fw.log.dropped, fw.up_chunks, fw.up_failures, fw.log.acked)
+        + '"free_boot": %d, "free_init": %d, "init_errors": %d, "task_errors": %d, "counters": %s}'
+        % (free_boot, free_init, fw.init_errors, fw.task_errors, list(fw.counters()))
+    )
     board.close()
     return fw

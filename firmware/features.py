@@ -19,11 +19,11 @@ from micropython import const
 # removes gravity, braking and cornering, keeps the wheel/body response to the road.
 _A_Q8 = const(241)
 
-MIN_SPEED_CMS = const(250)  # speed filter: no events below 9 km/h (door slams, kerbs at a stop)
-Z_PEAK_MG = const(450)  # z-peak filter
-XZ_RATIO_10 = const(15)  # xz-ratio filter: |z| peak >= 1.5 |x| peak (rejects braking jolts, joints)
-SPEED_Z_MG_PER_MS = const(25)  # speed-vs-z filter: peak >= 25 mg per m/s of speed
-MIN_NORM_SPEED_CMS = const(200)
+_MIN_SPEED_CMS = const(250)  # speed filter: no events below 9 km/h (door slams, kerbs at a stop)
+_Z_PEAK_MG = const(450)  # z-peak filter
+_XZ_RATIO_10 = const(15)  # xz-ratio filter: |z| peak >= 1.5 |x| peak (rejects braking jolts, joints)
+_SPEED_Z_MG_PER_MS = const(25)  # speed-vs-z filter: peak >= 25 mg per m/s of speed
+_MIN_NORM_SPEED_CMS = const(200)
 
 
 class RoadFeatures:
@@ -74,21 +74,21 @@ class RoadFeatures:
         self.rms_mg = int(rms + 0.5)
         self.peak_mg = peak
         self.seconds += 1
-        if speed_cms is not None and speed_cms >= MIN_NORM_SPEED_CMS:
+        if speed_cms is not None and speed_cms >= _MIN_NORM_SPEED_CMS:
             v = speed_cms / 100
             self.norm = int(9.80665 * rms / (v * sqrt(v)) + 0.5)
         else:
             self.norm = None
         # Pothole Patrol chain on this second's peak.
-        if speed_cms is None or speed_cms < MIN_SPEED_CMS or peak < Z_PEAK_MG:
+        if speed_cms is None or speed_cms < _MIN_SPEED_CMS or peak < _Z_PEAK_MG:
             return
-        if peak * 100 < SPEED_Z_MG_PER_MS * speed_cms:
+        if peak * 100 < _SPEED_Z_MG_PER_MS * speed_cms:
             return
         # x peak in a +-10-sample window around the z peak, high-passed the same way (recomputed
         # only when the cheaper filters passed, so the hot loop stays two filters wide).
         xpk = self._x_peak(xs, n, ipeak)
         xz10 = (peak * 10) // xpk if xpk > 0 else 254
-        if xz10 < XZ_RATIO_10:
+        if xz10 < _XZ_RATIO_10:
             return
         sev = 1 if peak < 1000 else (2 if peak < 2000 else 3)
         self.event = (peak, xz10 if xz10 < 254 else 254, sev)

@@ -23,7 +23,7 @@ from binascii import crc32
 from micropython import const
 
 _HDR = const(12)
-_MAX_BLOCK = const(2048)
+_BUF = const(256)
 _STATE = "state"
 _NONE = const(0xFFFFFFFF)
 
@@ -41,7 +41,7 @@ class FlashLog:
         self.root = root
         self.max_bytes = max_bytes
         self.seg_max = seg_max
-        self.buf = bytearray(_MAX_BLOCK)
+        self.buf = bytearray(_BUF)
         self.mv = memoryview(self.buf)
         self.segs = []  # [number, first_seq, last_seq, valid_bytes] oldest first
         self.f = None  # open segment for appending
@@ -89,33 +89,35 @@ class FlashLog:
         pos = 0
         torn = False
         buf = self.buf
+        mv = self.mv
         with open(self._path(n), "rb") as f:
             while True:
-                got = f.readinto(self.mv[:_HDR])
+                got = f.readinto(mv[:_HDR])
                 if not got:
                     break
                 if got < _HDR or buf[0] != 0x46 or buf[1] != 0x42:
                     torn = True
                     break
-                size = _HDR + (buf[10] | buf[11] << 8) + 4
-                if size > _MAX_BLOCK:
-                    torn = True
-                    break
-                rest = size - _HDR
-                if f.readinto(self.mv[_HDR:size]) != rest:
-                    torn = True
-                    break
-                if crc32(self.mv[: size - 4]) != struct.unpack_from("<I", buf, size - 4)[0]:
-                    torn = True
-                    break
                 seq = struct.unpack_from("<I", buf, 4)[0]
+                left = buf[10] | buf[11] << 8
+                crc = crc32(mv[:_HDR])
+                while left > 0:  # payload in buffer-sized pieces: the buffer stays small
+                    k = left if left < _BUF else _BUF
+                    if f.readinto(mv[:k]) != k:
+                        torn = True
+                        break
+                    crc = crc32(mv[:k], crc)
+                    left -= k
+                if torn or f.readinto(mv[:4]) != 4 or struct.unpack_from("<I", buf, 0)[0] != crc:
+                    torn = True
+                    break
                 if first >= 0 and seq != last + 1:
                     torn = True  # never written by us in this order: treat as corrupt
                     break
                 if first < 0:
                     first = seq
                 last = seq
-                pos += size
+                pos = f.tell()
         return first, last, pos, torn
 
     def recover(self):

@@ -13,24 +13,24 @@ from binascii import crc32
 
 from micropython import const
 
-FORMAT_VERSION = const(1)
-FLAG_FIRST_AFTER_BOOT = const(1)
-HEADER_SIZE = const(12)
-TRAILER_SIZE = const(4)
+_FORMAT_VERSION = const(1)
+_FLAG_FIRST_AFTER_BOOT = const(1)
+_HEADER_SIZE = const(12)
+_TRAILER_SIZE = const(4)
 
-K_TRACK = const(0x01)
-K_TIME = const(0x02)
-K_POTHOLE = const(0x03)
-K_AIR = const(0x04)
-K_CO2 = const(0x05)
-K_COVERAGE = const(0x06)
-K_HEALTH = const(0x07)
+_K_TRACK = const(0x01)
+_K_TIME = const(0x02)
+_K_POTHOLE = const(0x03)
+_K_AIR = const(0x04)
+_K_CO2 = const(0x05)
+_K_COVERAGE = const(0x06)
+_K_HEALTH = const(0x07)
 
-TRACK_HEADER = const(16)
-TRACK_ENTRY = const(5)
-TRACK_MAX = const(10)
-NO_FIX = const(-128)
-U8_NONE = const(255)
+_TRACK_HEADER = const(16)
+_TRACK_ENTRY = const(5)
+_TRACK_MAX = const(10)
+_NO_FIX = const(-128)
+_U8_NONE = const(255)
 
 # Position deltas are in units of 1e-5 degree; absolute positions in 1e-6 degree.
 _DELTA_UNIT = const(10)
@@ -39,7 +39,7 @@ _DELTA_UNIT = const(10)
 def _u8(v, unit):
     """Quantise a non-negative reading to a u8 (rounded, saturating at 254; None -> 255)."""
     if v is None:
-        return U8_NONE
+        return _U8_NONE
     q = (v + unit // 2) // unit
     if q < 0:
         return 0
@@ -49,15 +49,16 @@ def _u8(v, unit):
 class BlockWriter:
     """Accumulates records into one block payload; seal() returns the block bytes."""
 
-    def __init__(self, boot_id, first_seq, capacity=1024, block_ms=10000):
+    def __init__(self, boot_id, first_seq, capacity=1024, block_ms=10000, sink=None):
+        self.sink = sink  # called with each block sealed because it was full
         self.boot_id = boot_id & 0xFFFF
         self.seq = first_seq
         self.block_ms = block_ms
-        self.buf = bytearray(HEADER_SIZE + capacity + TRAILER_SIZE)
+        self.buf = bytearray(_HEADER_SIZE + capacity + _TRAILER_SIZE)
         self.mv = memoryview(self.buf)
-        self.cap = HEADER_SIZE + capacity
+        self.cap = _HEADER_SIZE + capacity
         self.first = True
-        self.tbuf = bytearray(TRACK_HEADER + TRACK_MAX * TRACK_ENTRY)
+        self.tbuf = bytearray(_TRACK_HEADER + _TRACK_MAX * _TRACK_ENTRY)
         self.tmv = memoryview(self.tbuf)
         self.lat = 0
         self.lon = 0
@@ -67,14 +68,21 @@ class BlockWriter:
         self._reset()
 
     def _reset(self):
-        self.pos = HEADER_SIZE
+        self.pos = _HEADER_SIZE
         self.tn = -1  # entries in the staged TRACK record, -1 when none
         self.started = None
         self.records = 0
 
+    def _spill(self):
+        """Block full: hand it to the sink (the flash log) when there is one. False otherwise."""
+        if self.sink is None:
+            return False
+        self.sink(self.seal())
+        return True
+
     def _room(self, n, ticks):
-        """Offset where n bytes can go; returns -1 when the caller must seal first."""
-        if self.pos + n + TRACK_HEADER + TRACK_MAX * TRACK_ENTRY > self.cap:
+        """Offset where n bytes can go; -1 when full and there is no sink (caller seals first)."""
+        if self.pos + n + _TRACK_HEADER + _TRACK_MAX * _TRACK_ENTRY > self.cap and not self._spill():
             return -1
         if self.started is None:
             self.started = ticks
@@ -84,7 +92,7 @@ class BlockWriter:
         return p
 
     def empty(self):
-        return self.pos == HEADER_SIZE and self.tn < 0
+        return self.pos == _HEADER_SIZE and self.tn < 0
 
     def due(self, now):
         """True when the open block holds readings from block_ms ago or more (seal it now)."""
@@ -98,7 +106,7 @@ class BlockWriter:
         n = self.tn
         if n < 0:
             return True
-        size = TRACK_HEADER + TRACK_ENTRY * n
+        size = _TRACK_HEADER + _TRACK_ENTRY * n
         if self.pos + size > self.cap:
             return False
         self.tbuf[1] = n
@@ -115,45 +123,46 @@ class BlockWriter:
         """
         tb = self.tbuf
         n = self.tn
-        dlat = NO_FIX
+        dlat = _NO_FIX
         dlon = 0
-        if n >= TRACK_MAX:
+        if n >= _TRACK_MAX:
             n = -1
         elif n >= 0 and lat_e6 is not None:
             dlat = (lat_e6 - self.lat + 5) // _DELTA_UNIT
             dlon = (lon_e6 - self.lon + 5) // _DELTA_UNIT
-            if dlat <= NO_FIX or dlat > 127 or dlon < -128 or dlon > 127:
+            if dlat <= _NO_FIX or dlat > 127 or dlon < -128 or dlon > 127:
                 n = -1
         if n < 0:
             if not self._flush_track():
-                return False
+                if not self._spill():
+                    return False
             # The new record must fit next to what the payload already holds.
-            if self.pos + TRACK_HEADER + TRACK_MAX * TRACK_ENTRY > self.cap:
+            if self.pos + _TRACK_HEADER + _TRACK_MAX * _TRACK_ENTRY > self.cap and not self._spill():
                 return False
             la = lat_e6 if lat_e6 is not None else 0
             lo = lon_e6 if lon_e6 is not None else 0
-            struct.pack_into("<BBIBBii", tb, 0, K_TRACK, 0, ticks & 0xFFFFFFFF, U8_NONE, 0, la, lo)
+            struct.pack_into("<BBIBBii", tb, 0, _K_TRACK, 0, ticks & 0xFFFFFFFF, _U8_NONE, 0, la, lo)
             self.lat = la
             self.lon = lo
             if self.started is None:
                 self.started = ticks
             n = 0
-            dlat = 0 if lat_e6 is not None else NO_FIX
+            dlat = 0 if lat_e6 is not None else _NO_FIX
             dlon = 0
-        if dlat != NO_FIX:
+        if dlat != _NO_FIX:
             self.lat += dlat * _DELTA_UNIT
             self.lon += dlon * _DELTA_UNIT
             h = _u8(hdop10, 1)
-            if h != U8_NONE and (tb[6] == U8_NONE or h > tb[6]):
+            if h != _U8_NONE and (tb[6] == _U8_NONE or h > tb[6]):
                 tb[6] = h
-        p = TRACK_HEADER + TRACK_ENTRY * n
+        p = _TRACK_HEADER + _TRACK_ENTRY * n
         tb[p] = dlat & 0xFF
         tb[p + 1] = dlon & 0xFF
         tb[p + 2] = _u8(speed_cms, 25)
         tb[p + 3] = _u8(rms_mg, 5)
         tb[p + 4] = _u8(norm, 1)
         pk = _u8(peak_mg, 50)
-        if pk != U8_NONE and pk > tb[7]:
+        if pk != _U8_NONE and pk > tb[7]:
             tb[7] = pk
         self.tn = n + 1
         return True
@@ -163,7 +172,7 @@ class BlockWriter:
         p = self._room(11, ticks)
         if p < 0:
             return False
-        struct.pack_into("<BIIH", self.buf, p, K_TIME, ticks & 0xFFFFFFFF, utc_s, utc_ms)
+        struct.pack_into("<BIIH", self.buf, p, _K_TIME, ticks & 0xFFFFFFFF, utc_s, utc_ms)
         return True
 
     def pothole(self, ticks, lat_e6, lon_e6, speed_cms, peak_mg, xz10, severity):
@@ -176,7 +185,7 @@ class BlockWriter:
             "<BIiiBBBB",
             self.buf,
             p,
-            K_POTHOLE,
+            _K_POTHOLE,
             ticks & 0xFFFFFFFF,
             lat_e6,
             lon_e6,
@@ -191,14 +200,14 @@ class BlockWriter:
         p = self._room(12, ticks)
         if p < 0:
             return False
-        struct.pack_into("<BIBHHH", self.buf, p, K_AIR, ticks & 0xFFFFFFFF, frames, pm1, pm25, pm10)
+        struct.pack_into("<BIBHHH", self.buf, p, _K_AIR, ticks & 0xFFFFFFFF, frames, pm1, pm25, pm10)
         return True
 
     def co2(self, ticks, ppm, t_centi, rh_half):
         p = self._room(10, ticks)
         if p < 0:
             return False
-        struct.pack_into("<BIHhB", self.buf, p, K_CO2, ticks & 0xFFFFFFFF, ppm, t_centi, rh_half)
+        struct.pack_into("<BIHhB", self.buf, p, _K_CO2, ticks & 0xFFFFFFFF, ppm, t_centi, rh_half)
         return True
 
     def coverage(self, ticks, rat, rsrp, rsrq, sinr, plmn):
@@ -206,7 +215,9 @@ class BlockWriter:
         p = self._room(14, ticks)
         if p < 0:
             return False
-        struct.pack_into("<BIBBBhI", self.buf, p, K_COVERAGE, ticks & 0xFFFFFFFF, rat, rsrp, rsrq, sinr, plmn)
+        struct.pack_into(
+            "<BIBBBhI", self.buf, p, _K_COVERAGE, ticks & 0xFFFFFFFF, rat, rsrp, rsrq, sinr, plmn
+        )
         return True
 
     def health(self, ticks, boot_count, free_heap, flash_used_kb, dropped, counters):
@@ -216,7 +227,7 @@ class BlockWriter:
             return False
         b = self.buf
         struct.pack_into(
-            "<BIHIHIB", b, p, K_HEALTH, ticks & 0xFFFFFFFF, boot_count, free_heap, flash_used_kb, dropped, n
+            "<BIHIHIB", b, p, _K_HEALTH, ticks & 0xFFFFFFFF, boot_count, free_heap, flash_used_kb, dropped, n
         )
         p += 18
         for c in counters:
@@ -229,24 +240,24 @@ class BlockWriter:
     def seal(self):
         """The open block as bytes (header, payload, CRC); starts the next one. None when empty."""
         self._flush_track()
-        if self.pos == HEADER_SIZE:
+        if self.pos == _HEADER_SIZE:
             return None
         b = self.buf
-        n = self.pos - HEADER_SIZE
+        n = self.pos - _HEADER_SIZE
         struct.pack_into(
             "<2sBBIHH",
             b,
             0,
             b"FB",
-            FORMAT_VERSION,
-            FLAG_FIRST_AFTER_BOOT if self.first else 0,
+            _FORMAT_VERSION,
+            _FLAG_FIRST_AFTER_BOOT if self.first else 0,
             self.seq & 0xFFFFFFFF,
             self.boot_id,
             n,
         )
         end = self.pos
         struct.pack_into("<I", b, end, crc32(self.mv[:end]))
-        out = bytes(self.mv[: end + TRAILER_SIZE])
+        out = bytes(self.mv[: end + _TRAILER_SIZE])
         self.seq += 1
         self.first = False
         self.sealed += 1

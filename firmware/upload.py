@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - every supported port has asyncio
 
 from micropython import const
 
-CHUNK_BYTES = const(4096)  # blocks per POST, bounded by the heap (64 KiB budget for everything)
+_CHUNK_BYTES = const(2048)  # blocks per POST, bounded by the heap (64 KiB budget for everything)
 _MAGIC = b"FCH1"
 
 
@@ -91,7 +91,7 @@ class Uploader:
         self.log = log
         self.device_id = device_id
         self.mac = HMACSHA256(key)
-        self.buf = bytearray(CHUNK_BYTES)
+        self.buf = bytearray(_CHUNK_BYTES)
         self.chunks = 0
         self.failures = 0
         self.rejected = 0

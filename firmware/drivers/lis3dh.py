@@ -6,7 +6,7 @@ n = acc.drain(zbuf, xbuf)      # FIFO samples -> array('h') in mg, returns how m
 
 from micropython import const
 
-ADDR = const(0x18)
+_ADDR = const(0x18)
 _WHO_AM_I = const(0x0F)
 _CTRL_REG1 = const(0x20)
 _CTRL_REG4 = const(0x23)
@@ -19,7 +19,7 @@ _FIFO_DEPTH = const(32)
 
 
 class LIS3DH:
-    def __init__(self, i2c, address=ADDR, odr_hz=100):
+    def __init__(self, i2c, address=_ADDR, odr_hz=100):
         self.i2c = i2c
         self.addr = address
         self.one = bytearray(1)

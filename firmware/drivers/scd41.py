@@ -9,7 +9,7 @@ Commands are 16-bit big-endian; every reply word is followed by CRC-8 (poly 0x31
 
 from micropython import const
 
-ADDR = const(0x62)
+_ADDR = const(0x62)
 _START = const(0x21B1)
 _STOP = const(0x3F86)
 _READY = const(0xE4B8)
@@ -27,7 +27,7 @@ def crc8(buf, start, n):
 
 
 class SCD41:
-    def __init__(self, i2c, address=ADDR):
+    def __init__(self, i2c, address=_ADDR):
         self.i2c = i2c
         self.addr = address
         self.cmd = bytearray(2)

@@ -11,31 +11,103 @@ advanced the world to that time, and the scheduler never reads the wall clock.
 import gc
 import json
 import os
+import socket
 import struct
+
+from micropython import const
 
 try:
     import asyncio
 except ImportError:  # pragma: no cover
     asyncio = None
 
-from hal.link import (
-    OP_HELLO,
-    OP_I2C_READ,
-    OP_I2C_READ_MEM,
-    OP_I2C_WRITE,
-    OP_I2C_WRITE_MEM,
-    OP_LOG,
-    OP_NOW,
-    OP_SLEEP_UNTIL,
-    OP_WIFI_CONNECT,
-    OP_WIFI_SCAN,
-    OP_WIFI_STATUS,
-    ST_END,
-    ST_NACK,
-    ST_OK,
-    Link,
-    LinkError,
-)
+
+_OP_HELLO = const(0x01)
+_OP_NOW = const(0x02)
+_OP_SLEEP_UNTIL = const(0x03)
+_OP_I2C_WRITE = const(0x10)
+_OP_I2C_READ = const(0x11)
+_OP_I2C_READ_MEM = const(0x12)
+_OP_I2C_WRITE_MEM = const(0x13)
+_OP_WIFI_SCAN = const(0x20)
+_OP_WIFI_CONNECT = const(0x21)
+_OP_WIFI_STATUS = const(0x22)
+_OP_LOG = const(0x30)
+
+_ST_OK = const(0)
+_ST_NACK = const(1)
+_ST_END = const(2)
+
+
+class LinkError(OSError):
+    def __init__(self, status, reason):
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+
+class Link:
+    def __init__(self, host, port):
+        self.sock = socket.socket()
+        self.sock.connect(socket.getaddrinfo(host, port)[0][-1])
+        self.tx = bytearray(64)
+        self.rx = bytearray(256)
+        self.txv = memoryview(self.tx)
+        self.rxv = memoryview(self.rx)
+        self.hdr = bytearray(3)
+        self.requests = 0
+
+    def request(self, op, payload_len):
+        """Send op with tx[3:3+payload_len] as payload; returns (status, memoryview of reply)."""
+        tx = self.tx
+        tx[0] = op
+        tx[1] = payload_len & 0xFF
+        tx[2] = payload_len >> 8
+        self._send(self.txv[: 3 + payload_len])
+        self._recv_into(memoryview(self.hdr))
+        status = self.hdr[0]
+        n = self.hdr[1] | self.hdr[2] << 8
+        if n > len(self.rx):
+            raise LinkError(255, "reply too long")
+        body = self.rxv[:n]
+        if n:
+            self._recv_into(body)
+        self.requests += 1
+        return status, body
+
+    def _send(self, mv):
+        s = self.sock
+        sent = 0
+        while sent < len(mv):
+            k = s.write(mv[sent:])
+            if not k:
+                raise LinkError(255, "link closed")
+            sent += k
+
+    def _recv_into(self, mv):
+        got = 0
+        s = self.sock
+        while got < len(mv):
+            k = s.readinto(mv[got:])
+            if not k:
+                raise LinkError(255, "link closed")
+            got += k
+
+    def call(self, op, payload=b""):
+        n = len(payload)
+        self.tx[3 : 3 + n] = payload
+        return self.request(op, n)
+
+    def u32(self, op, value):
+        struct.pack_into("<I", self.tx, 3, value & 0xFFFFFFFF)
+        return self.request(op, 4)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
 
 FIRMWARE_NAME = b"facteur-fw/1"
 
@@ -68,9 +140,9 @@ class LinkI2C:
         self.link = link
 
     def _check(self, status, body):
-        if status == ST_NACK:
+        if status == _ST_NACK:
             raise OSError(19)  # ENODEV
-        if status != ST_OK:
+        if status != _ST_OK:
             raise OSError(5)  # EIO
         return body
 
@@ -79,19 +151,19 @@ class LinkI2C:
         n = len(buf)
         link.tx[3] = addr
         link.tx[4 : 4 + n] = buf
-        self._check(*link.request(OP_I2C_WRITE, 1 + n))
+        self._check(*link.request(_OP_I2C_WRITE, 1 + n))
         return n
 
     def readfrom_into(self, addr, buf):
         link = self.link
         struct.pack_into("<BH", link.tx, 3, addr, len(buf))
-        body = self._check(*link.request(OP_I2C_READ, 3))
+        body = self._check(*link.request(_OP_I2C_READ, 3))
         buf[: len(body)] = body
 
     def readfrom_mem_into(self, addr, memaddr, buf):
         link = self.link
         struct.pack_into("<BBH", link.tx, 3, addr, memaddr, len(buf))
-        body = self._check(*link.request(OP_I2C_READ_MEM, 4))
+        body = self._check(*link.request(_OP_I2C_READ_MEM, 4))
         if len(body) != len(buf):
             raise OSError(5)
         buf[:] = body
@@ -102,7 +174,7 @@ class LinkI2C:
         link.tx[3] = addr
         link.tx[4] = memaddr
         link.tx[5 : 5 + n] = buf
-        self._check(*link.request(OP_I2C_WRITE_MEM, 2 + n))
+        self._check(*link.request(_OP_I2C_WRITE_MEM, 2 + n))
 
 
 class LinkWiFi:
@@ -110,9 +182,9 @@ class LinkWiFi:
         self.link = link
 
     def scan(self):
-        status, body = self.link.request(OP_WIFI_SCAN, 0)
+        status, body = self.link.request(_OP_WIFI_SCAN, 0)
         out = []
-        if status != ST_OK or not len(body):
+        if status != _ST_OK or not len(body):
             return out
         count = body[0]
         p = 1
@@ -127,16 +199,16 @@ class LinkWiFi:
         return out
 
     def connect(self, ssid):
-        status, body = self.link.call(OP_WIFI_CONNECT, ssid)
-        if status != ST_OK or not len(body) or not body[0]:
+        status, body = self.link.call(_OP_WIFI_CONNECT, ssid)
+        if status != _ST_OK or not len(body) or not body[0]:
             return False, None, 0
         addr = bytes(body[1:]).decode()
         host, _, port = addr.rpartition(":")
         return True, host, int(port)
 
     def isconnected(self):
-        status, body = self.link.request(OP_WIFI_STATUS, 0)
-        return status == ST_OK and len(body) > 0 and body[0] == 1
+        status, body = self.link.request(_OP_WIFI_STATUS, 0)
+        return status == _ST_OK and len(body) > 0 and body[0] == 1
 
 
 class LockstepClock:
@@ -167,13 +239,13 @@ class LockstepClock:
         await self.sleep_until(self.t + ms)
 
     def _advance(self, target):
-        status, body = self.link.u32(OP_SLEEP_UNTIL, target)
+        status, body = self.link.u32(_OP_SLEEP_UNTIL, target)
         self.advances += 1
         if len(body) >= 4:
             self.t = struct.unpack_from("<I", body, 0)[0]
-        if status == ST_END:
+        if status == _ST_END:
             self.ended = True
-        elif status != ST_OK:
+        elif status != _ST_OK:
             raise LinkError(status, bytes(body))
 
     async def run(self):
@@ -202,76 +274,33 @@ class LockstepClock:
         self.waiters = []
 
 
-class FileBlockDevice:
-    """A file-backed block device for os.VfsLfs2 (the 2 MiB ESP32 partition as a file)."""
-
-    def __init__(self, path, block_size, blocks):
-        self.bs = block_size
-        self.n = blocks
-        try:
-            os.stat(path)
-        except OSError:
-            with open(path, "wb") as f:
-                ff = b"\xff" * block_size
-                for _ in range(blocks):
-                    f.write(ff)
-        self.f = open(path, "r+b")
-
-    def readblocks(self, block, buf, offset=0):
-        self.f.seek(block * self.bs + offset)
-        self.f.readinto(buf)
-
-    def writeblocks(self, block, buf, offset=0):
-        self.f.seek(block * self.bs + offset)
-        self.f.write(buf)
-        self.f.flush()
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.n
-        if op == 5:
-            return self.bs
-        if op == 6:
-            self.f.seek(arg * self.bs)
-            self.f.write(b"\xff" * self.bs)
-            return 0
-        return 0
-
-
-def mount_flash(spec, mountpoint="/flash"):
-    """Mount the wiring file's flash; returns the folder the firmware writes to."""
-    path = spec["path"]
+def _flash_root(spec):
+    """A folder is used as is; an image file is mounted as VfsLfs2 (code loaded only then)."""
     try:
-        is_dir = os.stat(path)[0] & 0x4000
+        if os.stat(spec["path"])[0] & 0x4000:
+            return spec["path"]
     except OSError:
-        is_dir = False
-    if is_dir:
-        return path
-    dev = FileBlockDevice(path, spec.get("block_size", 4096), spec.get("blocks", 512))
-    try:
-        vfs = os.VfsLfs2(dev)
-    except OSError:
-        os.VfsLfs2.mkfs(dev)
-        vfs = os.VfsLfs2(dev)
-    os.mount(vfs, mountpoint)
-    return mountpoint
+        pass
+    from hal.hostflash import mount_flash
+
+    return mount_flash(spec)
 
 
 class Board:
     def __init__(self, wiring):
         host, _, port = wiring["link"].rpartition(":")
         self.link = Link(host, int(port))
-        status, body = self.link.call(OP_HELLO, b"\x01" + FIRMWARE_NAME)
-        if status != ST_OK:
+        status, body = self.link.call(_OP_HELLO, b"\x01" + FIRMWARE_NAME)
+        if status != _ST_OK:
             raise LinkError(status, bytes(body))
         self.clock = LockstepClock(self.link, struct.unpack_from("<I", body, 0)[0])
         uart = wiring.get("uart", {})
-        self.gnss = PtyUART(uart["gnss"], 512) if "gnss" in uart else None
+        self.gnss = PtyUART(uart["gnss"], 256) if "gnss" in uart else None
         self.pms = PtyUART(uart["pms"], 128) if "pms" in uart else None
-        self.modem = PtyUART(uart["modem"], 256) if "modem" in uart else None
+        self.modem = PtyUART(uart["modem"], 128) if "modem" in uart else None
         self.i2c = LinkI2C(self.link)
         self.wifi = LinkWiFi(self.link)
-        self.flash_root = mount_flash(wiring["flash"])
+        self.flash_root = _flash_root(wiring["flash"])
         self.provision_path = wiring.get("provision", "provision.json")
         self.gateway = None  # the host learns it from WIFI_CONNECT
 
@@ -282,7 +311,7 @@ class Board:
             return cls(json.load(f))
 
     def now(self):
-        status, body = self.link.request(OP_NOW, 0)
+        status, body = self.link.request(_OP_NOW, 0)
         return struct.unpack_from("<I", body, 0)[0]
 
     def feed_watchdog(self):
@@ -293,7 +322,7 @@ class Board:
 
     def log(self, msg):
         try:
-            self.link.call(OP_LOG, msg.encode() if isinstance(msg, str) else msg)
+            self.link.call(_OP_LOG, msg.encode() if isinstance(msg, str) else msg)
         except OSError:
             pass
 

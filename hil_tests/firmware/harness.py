@@ -45,7 +45,7 @@ def build_firmware(out: Path) -> Path:
             continue
         dst = out / rel.with_suffix(".mpy")
         dst.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(MPY_CROSS), "-o", str(dst), "-s", str(rel), str(src)], check=True)
+        subprocess.run([str(MPY_CROSS), "-O3", "-o", str(dst), "-s", str(rel), str(src)], check=True)
     return out
 
 

@@ -74,7 +74,7 @@ def test_clean_upload_reclaims_flash(micropython: Path, flash_dir: Path) -> None
     assert r["segments"] <= 1  # only the segment still open for appending may remain
 
 
-CUTS = [0, 1, 20, 60, 150, 151, 152, 153, 300, 1000, 2000, 3000, 3500]
+CUTS = [0, 1, 20, 60, 150, 151, 152, 153, 300, 1000, 1500, 2000]
 
 
 @pytest.mark.parametrize("kind", ["cut_request", "cut_reply"])
