@@ -1,0 +1,56 @@
+"""The whole firmware on the unix port against the simulators: a short round, uploaded at the depot.
+
+The long variant drives an 8-hour round under a 64 KiB heap (``make test-long``); the figures
+(bytes per second, CPU per simulated second, heap) are measured by ``bench/bench_firmware.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hil_tests.firmware.harness import run_round
+from ingest.records import parse_blocks
+
+
+@pytest.fixture(scope="module")
+def short_round(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return run_round(tmp_path_factory.mktemp("round"), laps=1, heap="128k", timeout=300)
+
+
+def test_round_runs_to_the_end(short_round) -> None:  # type: ignore[no-untyped-def]
+    r = short_round
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.fw["task_errors"] == 0 and r.fw["init_errors"] == 0
+    assert r.summary["finished"]
+    assert r.summary["accel_lost"] == 0  # the FIFO is drained in time
+    assert r.fw["seconds"] >= int(r.sim_seconds) - 2
+
+
+def test_every_block_reaches_the_gateway_in_order(short_round) -> None:  # type: ignore[no-untyped-def]
+    r = short_round
+    blocks = parse_blocks(r.blocks)
+    seqs = [b.seq for b in blocks]
+    assert seqs == list(range(len(seqs)))
+    assert blocks[0].first_after_boot and not any(b.first_after_boot for b in blocks[1:])
+    # Uploaded at the depot; only what was sealed after the last upload (at shutdown) stays on flash.
+    assert len(blocks) - 2 <= r.gateway_blocks <= len(blocks)
+    assert r.fw["acked"] == r.gateway_blocks - 1
+
+
+def test_readings_decode_with_utc_for_every_second(short_round) -> None:  # type: ignore[no-untyped-def]
+    r = short_round
+    rd = r.readings
+    assert rd.errors == []
+    t = rd.track
+    assert len(t) == r.fw["seconds"]
+    assert t["fix"].mean() > 0.8
+    assert not t["fix"][0]  # cold start: no fix in the first second
+    assert np.isfinite(t["utc"]).all()  # readings before the first fix got their UTC afterwards
+    assert np.all(np.diff(t["utc"]) > 0.5)
+    assert np.isfinite(t["rms"]).mean() > 0.99
+    assert len(rd.air) >= int(r.sim_seconds // 30) - 2
+    assert len(rd.co2) >= int(r.sim_seconds // 30) - 2
+    assert len(rd.coverage) >= int(r.sim_seconds // 60) - 2
+    lat = t["lat"][t["fix"]]
+    assert np.all(np.abs(lat - 60.17) < 0.02)  # the simulators' Helsinki block
