@@ -28,8 +28,8 @@ def stored(database_url: str, device_id: str) -> tuple[int, int, int]:
     """(raw blocks, distinct seqs, track rows) at ingest for one device."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT count(*), count(DISTINCT seq), (SELECT count(*) FROM track WHERE device_id = %s) "
-            "FROM raw_blocks WHERE device_id = %s",
+            "SELECT count(*), count(DISTINCT s), (SELECT count(*) FROM track WHERE device_id = %s) "
+            "FROM raw_runs, generate_series(first_seq, last_seq) s WHERE device_id = %s",
             (device_id, device_id),
         ).fetchone()
     assert row is not None

@@ -1,8 +1,10 @@
 """PostgreSQL binary COPY bodies built from NumPy columns, without a Python loop over rows.
 
 Each column is a :class:`Column`: values, their PostgreSQL type, and optionally a mask of NULLs
-(NaN floats are NULL by default). Rows have different widths when some fields are NULL, so the
-body is laid out with offsets computed by ``cumsum`` and each column scattered into place.
+(NaN floats and timestamps are NULL). A row's layout depends on which of its fields are NULL, so
+rows are grouped by their NULL pattern (few distinct ones in practice: "no fix", "standing
+still", ...) and each group is written as one NumPy structured array. COPY does not care about
+row order, so the groups are simply concatenated.
 
     body = copy_body([Column(np.array([1.5, np.nan]), "float8"), Column(np.array([1, 2]), "int4")])
     async with cur.copy("COPY t (a, b) FROM STDIN (FORMAT BINARY)") as copy:
@@ -28,50 +30,62 @@ _WIRE = {"float8": ">f8", "float4": ">f4", "int2": ">i2", "int4": ">i4", "int8":
 
 @dataclass(frozen=True)
 class Column:
-    """``kind``: float8, float4, int2, int4, int8, bool, timestamptz (Unix seconds) or text (bytes)."""
+    """``kind``: float8, float4, int2, int4, int8, bool, timestamptz (Unix seconds) or text (bytes).
+
+    A text column must hold values of one length (e.g. the device id of a chunk, repeated).
+    """
 
     values: npt.NDArray[Any]
     kind: str
     null: npt.NDArray[np.bool_] | None = None
 
 
-def _wire(col: Column) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
-    """(n × width) big-endian bytes of the values, and the NULL mask."""
-    v = col.values
-    null = np.zeros(len(v), bool) if col.null is None else col.null.copy()
+def _wire(col: Column) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+    """The values as big-endian wire values, and the NULL mask."""
+    v = np.asarray(col.values)
+    null = np.zeros(len(v), bool) if col.null is None else np.asarray(col.null, bool).copy()
     if col.kind == "timestamptz":
         null |= ~np.isfinite(v)
-        micros = np.rint((np.where(null, PG_EPOCH, v) - PG_EPOCH) * 1e6).astype(">i8")
-        data = micros
+        data = np.rint((np.where(null, PG_EPOCH, v) - PG_EPOCH) * 1e6).astype(">i8")
     elif col.kind == "text":
-        data = np.asarray(v, dtype=f"S{max(1, np.asarray(v).dtype.itemsize)}")
+        data = v.astype(f"S{max(1, v.dtype.itemsize)}")
+        if len(data) and (np.char.str_len(data) != data.dtype.itemsize).any():
+            raise ValueError("text columns must hold values of one length")
     elif col.kind in ("float8", "float4"):
         null |= np.isnan(v)
-        data = np.asarray(v).astype(_WIRE[col.kind])
+        data = v.astype(_WIRE[col.kind])
     else:
-        data = np.asarray(v).astype(_WIRE[col.kind])
-    width = data.dtype.itemsize
-    return np.ascontiguousarray(data).view(np.uint8).reshape(len(v), width), null
+        data = v.astype(_WIRE[col.kind])
+    return data, null
 
 
 def copy_body(columns: list[Column]) -> bytes:
     """A complete binary COPY body (header, rows, trailer) for the given columns."""
     n = len(columns[0].values)
     wires = [_wire(c) for c in columns]
-    # Per-row width: 2 (field count) + per field 4 (length) + the value unless NULL.
-    field_widths = [np.where(null, 0, data.shape[1]) + 4 for data, null in wires]
-    row_width = 2 + np.sum(field_widths, axis=0, dtype=np.int64) if n else np.zeros(0, np.int64)
-    row_start = np.cumsum(row_width) - row_width
-    out = np.empty(int(row_width.sum()), np.uint8)
-    out_rows = row_start[:, None] + np.arange(2)[None, :]
-    out[out_rows] = np.frombuffer(struct.pack(">h", len(columns)), np.uint8)[None, :]
-    cursor = row_start + 2
-    for (data, null), width in zip(wires, field_widths, strict=True):
-        length = np.where(null, -1, data.shape[1]).astype(">i4").view(np.uint8).reshape(n, 4)
-        out[cursor[:, None] + np.arange(4)[None, :]] = length
-        present = ~null
-        if data.shape[1] and present.any():
-            at = cursor[present] + 4
-            out[at[:, None] + np.arange(data.shape[1])[None, :]] = data[present]
-        cursor = cursor + width
-    return HEADER + out.tobytes() + TRAILER
+    if n == 0:
+        return HEADER + TRAILER
+    # One bit per column: the row's NULL pattern.
+    pattern = np.zeros(n, np.int64)
+    for j, (_, null) in enumerate(wires):
+        pattern |= null.astype(np.int64) << j
+    parts = [HEADER]
+    for p in np.unique(pattern):
+        rows = np.nonzero(pattern == p)[0] if len(np.unique(pattern)) > 1 else slice(None)
+        fields: list[tuple[str, str]] = [("n", ">i2")]
+        for j, (data, _) in enumerate(wires):
+            fields.append((f"l{j}", ">i4"))
+            if not (p >> j) & 1:
+                fields.append((f"v{j}", data.dtype.str))
+        count = n if isinstance(rows, slice) else len(rows)
+        out = np.empty(count, np.dtype(fields))
+        out["n"] = len(columns)
+        for j, (data, _) in enumerate(wires):
+            if (p >> j) & 1:
+                out[f"l{j}"] = -1
+            else:
+                out[f"l{j}"] = data.dtype.itemsize
+                out[f"v{j}"] = data[rows]
+        parts.append(out.tobytes())
+    parts.append(TRAILER)
+    return b"".join(parts)

@@ -25,8 +25,8 @@ from ingest.records.envelope import Block, Chunk
 #: Writes the decoded readings of newly arrived blocks, inside the storing transaction.
 ReadingsWriter = Callable[[AsyncCursor[Any], str, list[Block], datetime], Awaitable[None]]
 
-_RAW_COPY = "COPY raw_blocks (received_at, device_id, seq, boot_id, flags, raw) FROM STDIN (FORMAT BINARY)"
-_RAW_TYPES = ["timestamptz", "text", "int8", "int4", "int2", "bytea"]
+_RAW_COPY = "COPY raw_runs (received_at, device_id, first_seq, last_seq, blocks) FROM STDIN (FORMAT BINARY)"
+_RAW_TYPES = ["timestamptz", "text", "int8", "int8", "bytea"]
 _RANGES_COPY = (
     "COPY chunk_ranges (device_id, first_seq, last_seq, gateway_id, received_at) FROM STDIN (FORMAT BINARY)"
 )
@@ -86,11 +86,13 @@ async def store_chunks(
         async with cur.copy(_RAW_COPY) as copy:
             copy.set_types(_RAW_TYPES)
             for chunk, runs in fresh:
-                blocks = [b for b in chunk.blocks if any(lo <= b.seq <= hi for lo, hi in runs)]
-                for b in blocks:
-                    await copy.write_row((received_at, chunk.device_id, b.seq, b.boot_id, b.flags, b.raw))
-                if blocks:
-                    new_blocks.append((chunk.device_id, blocks))
+                kept: list[Block] = []
+                for lo, hi in runs:
+                    run = chunk.blocks[lo - chunk.first_seq : hi - chunk.first_seq + 1]
+                    await copy.write_row((received_at, chunk.device_id, lo, hi, b"".join(b.raw for b in run)))
+                    kept += run
+                if kept:
+                    new_blocks.append((chunk.device_id, kept))
         if write_readings is not None:
             for device_id, blocks in new_blocks:
                 await write_readings(cur, device_id, blocks, received_at)

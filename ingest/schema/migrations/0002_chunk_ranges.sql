@@ -11,7 +11,8 @@ CREATE TABLE chunk_ranges (
 );
 CREATE INDEX chunk_ranges_device_first ON chunk_ranges (device_id, first_seq);
 
--- Every verified block as it arrived, for reprocessing when the decoder improves.
+-- Every verified block as it arrived, for reprocessing when the decoder improves (replaced by
+-- raw_runs in 0004).
 -- A hypertable on arrival time, so retention drops whole chunks.
 CREATE TABLE raw_blocks (
     received_at timestamptz NOT NULL,

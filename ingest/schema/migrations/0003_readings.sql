@@ -1,7 +1,7 @@
 -- What the vans measured, decoded from block payloads (ingest.records.decode), one hypertable per
 -- record kind. Time is UTC from the GNSS time anchor of the reading's boot. Every table is indexed
 -- (device_id, time) ascending, the order readings arrive in (a van's day, oldest first).
--- `seq` is the block the reading came from (with raw_blocks, enough to reprocess it).
+-- `seq` is the block the reading came from (with the raw archive, enough to reprocess it).
 
 -- One row a second while driving: GNSS fix and the roughness of that second.
 CREATE TABLE track (

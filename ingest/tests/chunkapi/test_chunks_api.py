@@ -27,7 +27,9 @@ def stored(svc: IngestService, device_id: str) -> tuple[int, int, int, list[tupl
     """(raw blocks, distinct seqs, track rows, recorded ranges) for one device."""
     with psycopg.connect(svc.database_url) as conn:
         blocks, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT seq) FROM raw_blocks WHERE device_id = %s", (device_id,)
+            "SELECT count(*), count(DISTINCT s) FROM raw_runs, generate_series(first_seq, last_seq) s "
+            "WHERE device_id = %s",
+            (device_id,),
         ).fetchone() or (0, 0)
         track = conn.execute("SELECT count(*) FROM track WHERE device_id = %s", (device_id,)).fetchone()
         ranges = conn.execute(

@@ -63,7 +63,7 @@ def test_copy_body_round_trips_with_nulls(database_url: str) -> None:
         conn.execute("CREATE TEMP TABLE t (t timestamptz, d text, a float8, i int2, b bool)")
         with conn.cursor().copy("COPY t FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(body)
-        rows = conn.execute("SELECT extract(epoch FROM t)::float8, d, a, i, b FROM t").fetchall()
+        rows = conn.execute("SELECT extract(epoch FROM t)::float8, d, a, i, b FROM t ORDER BY t").fetchall()
     assert [r[0] for r in rows] == t.tolist()
     assert {r[1] for r in rows} == {"van-x"}
     assert [r[2] for r in rows] == [None if np.isnan(x) else x for x in a]

@@ -1,0 +1,301 @@
+"""Ingest throughput end to end against raw binary COPY of the same rows, in the same run.
+
+What is measured (one fresh database, the real service as ``uvicorn --workers N`` subprocesses):
+
+- **raw COPY**: the decoded rows of every chunk, pre-encoded as binary COPY, copied into the same
+  hypertables (``track``, ``air``) over 1 and 2 connections: the database's own ceiling.
+- **service**: the same chunks posted as gateway batches over HTTP (auth, HMAC verify, parse,
+  range de-duplication, decode, filters, binary COPY, commit, ack) to 1 and 2 workers.
+
+Reported: readings/s, the ratio to raw COPY with as many connections as workers, CPU µs per
+reading of the ingest processes (and of all PostgreSQL processes, which other users of a shared
+machine inflate), and the p50/p99 acknowledgement time of a batch request.
+
+    make bench BENCH_ARGS=ingest        # or: python -m bench ingest
+    FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=6   # size (default ≈ 1 M readings)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+
+from ingest import localdb
+from ingest.chunks.batch import BATCH_MEDIA_TYPE, join_batch
+from ingest.chunks.pgcopy import Column, copy_body
+from ingest.chunks.readings import LAYOUT
+from ingest.chunks.synthetic import synthetic_blocks
+from ingest.records.decode import decode_blocks
+from ingest.records.envelope import build_chunk, parse_blocks
+from ingest.schema import migrate
+from ingest.testing import free_port
+
+DEVICES = int(os.environ.get("FACTEUR_BENCH_DEVICES", "48"))
+CHUNKS_PER_DEVICE = int(os.environ.get("FACTEUR_BENCH_CHUNKS", "6"))
+BLOCKS_PER_CHUNK = 360  # one hour of driving
+CHUNKS_PER_BATCH = 8
+CLIENT_CONCURRENCY = 4
+ADMIN = "bench-admin-token"
+WIDTHS = (28, 12, 8, 14, 10, 9, 9)
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Dataset:
+    devices: list[tuple[str, bytes]]
+    chunks: list[bytes]  # device-major order: each device's chunks in seq order
+    readings: int
+    copy_bodies: dict[str, list[bytes]]  # table -> one binary COPY body per chunk
+
+
+def make_dataset() -> Dataset:
+    devices = [(f"bench-{i:04d}", secrets.token_bytes(32)) for i in range(DEVICES)]
+    chunks: list[bytes] = []
+    bodies: dict[str, list[bytes]] = {"track": [], "air": []}
+    readings = 0
+    for device_id, key in devices:
+        blocks = synthetic_blocks(0, BLOCKS_PER_CHUNK * CHUNKS_PER_DEVICE)
+        decoded = decode_blocks(parse_blocks(b"".join(blocks)))  # one boot: every row dated
+        for kind in ("track", "air"):
+            table = getattr(decoded, kind)
+            readings += len(table)
+            _, fields = LAYOUT[kind]
+            n = len(table)
+            for part in np.array_split(np.arange(n), CHUNKS_PER_DEVICE):
+                t = table[part]
+                bodies[kind].append(
+                    copy_body(
+                        [
+                            Column(t["utc"], "timestamptz"),
+                            Column(np.full(len(t), device_id.encode()), "text"),
+                            Column(t["boot_id"], "int4"),
+                            Column(t["seq"], "int8"),
+                            Column(t["ticks"], "int8"),
+                            *(Column(t[f], k) for _, f, k in fields),
+                        ]
+                    )
+                )
+        for c in range(CHUNKS_PER_DEVICE):
+            chunks.append(
+                build_chunk(device_id, key, blocks[c * BLOCKS_PER_CHUNK : (c + 1) * BLOCKS_PER_CHUNK])
+            )
+    return Dataset(devices, chunks, readings, bodies)
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            out += _tree(int(child))
+    return out
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for p in Path("/proc").glob("[0-9]*"):
+        try:
+            if (p / "comm").read_text().strip().startswith("postgres"):
+                pids.append(int(p.name))
+        except OSError:
+            continue
+    return pids
+
+
+def reset(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE track, air, chunk_ranges, raw_runs, quarantine, boot_anchors")
+
+
+def raw_copy(url: str, data: Dataset, connections: int) -> float:
+    """Seconds to COPY every pre-encoded body over ``connections`` connections."""
+    jobs = [("track", b) for b in data.copy_bodies["track"]] + [("air", b) for b in data.copy_bodies["air"]]
+    names = {
+        k: ", ".join(["time", "device_id", "boot_id", "seq", "ticks", *(c for c, _, _ in LAYOUT[k][1])])
+        for k in LAYOUT
+    }
+    lock = threading.Lock()
+    conns = [psycopg.connect(url, autocommit=True) for _ in range(connections)]
+
+    def worker(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        while True:
+            with lock:
+                if not jobs:
+                    return
+                kind, body = jobs.pop()
+            with (
+                conn.transaction(),
+                conn.cursor().copy(f"COPY {kind} ({names[kind]}) FROM STDIN (FORMAT BINARY)") as cp,
+            ):
+                cp.write(body)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    for c in conns:
+        c.close()
+    return elapsed
+
+
+@dataclass
+class ServiceRun:
+    seconds: float
+    ingest_cpu: float
+    postgres_cpu: float
+    latencies: list[float]
+    accepted: int
+
+
+def service(url: str, data: Dataset, workers: int) -> ServiceRun:
+    port = free_port()
+    env = {**os.environ, "FACTEUR_DATABASE_URL": url, "FACTEUR_ADMIN_TOKEN": ADMIN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "ingest.app:create_app", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
+        env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("ingest did not start")
+            time.sleep(0.1)
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        depot = f"bench-{secrets.token_hex(3)}"
+        for device_id, key in data.devices:
+            httpx.post(f"{base}/v1/registry/devices", json={"device_id": device_id, "depot": depot,
+                       "key_hex": key.hex()}, headers=admin, timeout=10)  # fmt: skip
+        r = httpx.post(f"{base}/v1/registry/gateways", json={"gateway_id": f"gw-{depot}", "depot": depot},
+                       headers=admin, timeout=10)  # fmt: skip
+        token = r.json()["token"]
+        # Interleave devices in batches, as a gateway forwarding a night's spool would.
+        order = [
+            data.chunks[d * CHUNKS_PER_DEVICE + c] for c in range(CHUNKS_PER_DEVICE) for d in range(DEVICES)
+        ]
+        batches = [
+            join_batch(order[i : i + CHUNKS_PER_BATCH]) for i in range(0, len(order), CHUNKS_PER_BATCH)
+        ]
+        pids = _tree(proc.pid)
+        pg = _postgres_pids()
+        cpu0, pg0 = _cpu_seconds(pids), _cpu_seconds(pg)
+        latencies: list[float] = []
+        accepted = 0
+
+        async def client() -> None:
+            nonlocal accepted
+            queue = list(reversed(batches))
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": BATCH_MEDIA_TYPE}
+            async with httpx.AsyncClient(timeout=120) as http:
+
+                async def one() -> None:
+                    nonlocal accepted
+                    while queue:
+                        body = queue.pop()
+                        while True:
+                            t0 = time.perf_counter()
+                            resp = await http.post(f"{base}/v1/chunks", content=body, headers=headers)
+                            if resp.status_code in (429, 503):
+                                await asyncio.sleep(float(resp.headers.get("retry-after", "1")) / 10)
+                                continue
+                            resp.raise_for_status()
+                            latencies.append(time.perf_counter() - t0)
+                            accepted += int(resp.json()["accepted"])
+                            break
+
+                await asyncio.gather(*(one() for _ in range(CLIENT_CONCURRENCY)))
+
+        start = time.perf_counter()
+        asyncio.run(client())
+        elapsed = time.perf_counter() - start
+        pids = _tree(proc.pid)
+        return ServiceRun(
+            elapsed, _cpu_seconds(pids) - cpu0, _cpu_seconds(_postgres_pids()) - pg0, latencies, accepted
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> int:
+    admin = (
+        localdb.LocalDatabase.default().url("postgres")
+        if not os.environ.get("FACTEUR_DATABASE_URL")
+        else (os.environ["FACTEUR_DATABASE_URL"].rsplit("/", 1)[0] + "/postgres")
+    )
+    name = f"facteur_bench_{secrets.token_hex(4)}"
+    localdb.create_database(admin, name)
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    try:
+        migrate.apply(url)
+        t0 = time.perf_counter()
+        data = make_dataset()
+        total_blocks = DEVICES * CHUNKS_PER_DEVICE * BLOCKS_PER_CHUNK
+        print(f"dataset: {DEVICES} vans × {CHUNKS_PER_DEVICE} chunks × {BLOCKS_PER_CHUNK} blocks = "
+              f"{total_blocks} blocks, {data.readings} readings, {sum(map(len, data.chunks)) / 1e6:.1f} MB "
+              f"(built in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
+        header = ("run", "readings/s", "vs raw", "ingest µs/rd", "pg µs/rd", "p50 ms", "p99 ms")
+        print("".join(f"{h:<28}" if i == 0 else f"{h:>{WIDTHS[i]}}" for i, h in enumerate(header)))
+        raw: dict[int, float] = {}
+        for conns in (1, 2):
+            reset(url)
+            pg = _postgres_pids()
+            pg0 = _cpu_seconds(pg)
+            s = raw_copy(url, data, conns)
+            pg_cpu = _cpu_seconds(_postgres_pids()) - pg0
+            raw[conns] = data.readings / s
+            print(f"{f'raw binary COPY, {conns} conn':<28}{raw[conns]:>12,.0f}{'1.00':>8}{'-':>14}"
+                  f"{pg_cpu / data.readings * 1e6:>10.2f}{'-':>9}{'-':>9}")  # fmt: skip
+        for workers in (1, 2):
+            reset(url)
+            run = service(url, data, workers)
+            if run.accepted != total_blocks:
+                print(f"service stored {run.accepted} of {total_blocks} blocks", file=sys.stderr)
+                return 1
+            rate = data.readings / run.seconds
+            lat = np.array(run.latencies) * 1000
+            ingest_us = run.ingest_cpu / data.readings * 1e6
+            pg_us = run.postgres_cpu / data.readings * 1e6
+            print(f"{f'service, {workers} worker(s)':<28}{rate:>12,.0f}{rate / raw[workers]:>8.2f}"
+                  f"{ingest_us:>14.2f}{pg_us:>10.2f}"
+                  f"{np.percentile(lat, 50):>9.0f}{np.percentile(lat, 99):>9.0f}")  # fmt: skip
+        print(f"(batch = {CHUNKS_PER_BATCH} chunks ≈ {CHUNKS_PER_BATCH * BLOCKS_PER_CHUNK * 10} readings; "
+              f"{CLIENT_CONCURRENCY} concurrent requests; "
+              f"{os.cpu_count()} CPUs shared with the database)")  # fmt: skip
+    finally:
+        localdb.drop_database(admin, name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
