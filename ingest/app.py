@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from ingest import localdb
 from ingest.api import errors
-from ingest.api.routes import chunks, health, metrics, registry
+from ingest.api.routes import chunks, exports, fleet, health, metrics, registry, replay, segments, tiles
 from ingest.chunks.readings import write_readings
 from ingest.core.config import Settings
 from ingest.core.retention import retention_loop
@@ -59,4 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(chunks.router)
     app.include_router(registry.router)
+    app.include_router(segments.router)
+    app.include_router(exports.router)
+    app.include_router(tiles.router)
+    app.include_router(replay.router)
+    app.include_router(fleet.router)
     return app
