@@ -18,7 +18,8 @@ BOOT    := .ci/bootstrap
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap system timescaledb micropython venv run test test-long lint typecheck \
-        firmware-check pytest bench db-start db-stop db-status clean distclean
+        firmware-check pytest bench db-start db-stop db-status clean distclean \
+        firmware-venv firmware-typecheck firmware-build flash provision
 
 help:
 	@echo "make run        start facteur on its embedded defaults (private TimescaleDB, ingest service)"
@@ -57,7 +58,7 @@ $(VENV)/.installed: pyproject.toml | system
 run: bootstrap
 	@$(VENV)/bin/facteur run
 
-test: bootstrap lint typecheck firmware-check pytest
+test: bootstrap lint typecheck firmware-check firmware-typecheck pytest
 
 test-long: bootstrap lint typecheck firmware-check
 	@$(PY) -m pytest -m '' $(PYTEST_ARGS)
@@ -75,6 +76,45 @@ typecheck: venv
 firmware-check: micropython
 	@find firmware -name '*.py' -print0 | xargs -0 -r -n1 $(MPY)/bin/mpy-cross -o /dev/null
 	@echo "firmware-check: $$(find firmware -name '*.py' | wc -l) files compile with $$($(MPY)/bin/mpy-cross --version)"
+
+## ---- firmware tooling ------------------------------------------------------------------
+# pyright, the ESP32 MicroPython stubs and mpremote (the `firmware` group of pyproject.toml) live in
+# their own venv: the stubs put builtins/stdlib .pyi files at the top of site-packages, which
+# would shadow real packages for mypy in .venv.
+FW_VENV  := $(CACHE)/firmware-venv
+FW_BUILD := $(CACHE)/firmware-build
+FW_ARCH  ?= xtensawin
+PORT     ?= /dev/ttyUSB0
+
+firmware-venv: $(FW_VENV)/.installed
+$(FW_VENV)/.installed: pyproject.toml | venv
+	@test -x $(FW_VENV)/bin/python || $(PYTHON) -m venv $(FW_VENV)
+	@$(FW_VENV)/bin/pip install -q $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['firmware']))")
+	@touch $@
+
+firmware-typecheck: firmware-venv
+	@cd firmware && out=$$(../$(FW_VENV)/bin/pyright) || { echo "$$out"; exit 1; }; \
+	  echo "firmware-typecheck: pyright $$(echo "$$out" | tail -1)"
+
+# Precompiled .mpy for the board (main.py stays source: the board runs it by name).
+firmware-build: micropython
+	@rm -rf $(FW_BUILD) && mkdir -p $(FW_BUILD)
+	@cd firmware && find . -name '*.py' ! -path './tests/*' ! -name main.py | while read -r f; do \
+	  mkdir -p ../$(FW_BUILD)/$$(dirname $$f) && \
+	  ../$(MPY)/bin/mpy-cross -O3 -march=$(FW_ARCH) -o ../$(FW_BUILD)/$${f%.py}.mpy $$f || exit 1; done
+	@cp firmware/main.py $(FW_BUILD)/main.py
+	@echo "firmware-build: $$(find $(FW_BUILD) -name '*.mpy' | wc -l) modules for $(FW_ARCH) in $(FW_BUILD)"
+
+# make flash PORT=/dev/ttyUSB0
+flash: firmware-build firmware-venv
+	@cd $(FW_BUILD) && ../../$(FW_VENV)/bin/mpremote connect $(PORT) fs cp -r . : + reset
+
+# make provision PORT=/dev/ttyUSB0 DEVICE=van-0001 [KEY_HEX=...] [SSIDS=facteur-depot-01,...] [GATEWAY=host:port]
+provision: venv firmware-venv
+	@test -n "$(DEVICE)" || { echo "usage: make provision PORT=... DEVICE=van-0001 [KEY_HEX=..] [SSIDS=a,b] [GATEWAY=h:p]"; exit 2; }
+	@$(PY) -m ingest.records.provisioning --device "$(DEVICE)" --key-hex "$(KEY_HEX)" --ssids "$(SSIDS)" \
+	  --gateway "$(GATEWAY)" --out $(CACHE)/provision-$(DEVICE).json
+	@$(FW_VENV)/bin/mpremote connect $(PORT) fs cp $(CACHE)/provision-$(DEVICE).json :/provision.json
 
 pytest: venv micropython timescaledb
 	@$(PY) -m pytest $(PYTEST_ARGS)

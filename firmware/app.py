@@ -224,6 +224,8 @@ class Firmware:
         from upload import Uploader
 
         prov = self.prov
+        if prov is None:
+            return 0
         up = Uploader(self.log, prov[0], prov[1])
         try:
             await up.run_once(host, port)

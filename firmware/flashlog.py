@@ -164,8 +164,10 @@ class FlashLog:
 
     def _open_new(self):
         n = self.segs[-1][0] + 1 if self.segs else 0
-        self.f = open(self._path(n), "wb")
+        f = open(self._path(n), "wb")
+        self.f = f
         self.segs.append([n, -1, -1, 0, False])
+        return f
 
     def append(self, block):
         """Append one block and make it durable. Drops oldest segments when over budget."""
@@ -173,22 +175,23 @@ class FlashLog:
         while self.segs and self.used_bytes() + len(block) > self.max_bytes and len(self.segs) > 1:
             self._drop_oldest()
         last = self.segs[-1] if self.segs else None
-        if self.f is None or last is None or last[4] or last[3] + len(block) > self.seg_max:
+        f = self.f
+        if f is None or last is None or last[4] or last[3] + len(block) > self.seg_max:
             self.close()
-            self._open_new()
+            f = self._open_new()
             last = self.segs[-1]
         try:
-            self.f.write(block)
-            self.f.flush()
+            f.write(block)
+            f.flush()
         except OSError:
             # filesystem full (or failing): free the oldest segment and retry once on a new file
             self.close()
             if len(self.segs) > 1:
                 self._drop_oldest()
-            self._open_new()
+            f = self._open_new()
             last = self.segs[-1]
-            self.f.write(block)
-            self.f.flush()
+            f.write(block)
+            f.flush()
         if last[1] < 0:
             last[1] = seq
         last[2] = seq

@@ -9,14 +9,10 @@ the gateway's to ignore by seq.
     await up.run_once(host, port)     # uploads until everything is acked or something fails
 """
 
+import asyncio
 import hashlib
 import json
 import struct
-
-try:
-    import asyncio
-except ImportError:  # pragma: no cover - every supported port has asyncio
-    asyncio = None
 
 from micropython import const
 

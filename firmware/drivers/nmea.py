@@ -259,12 +259,11 @@ class NMEA:
             self.dd = dd
             self.mo = mo
             self.yy = d % 100
-        valid = status == 0x41 and lat is not None and lon is not None
-        self.fix = valid
-        if valid:
+        self.fix = False
+        if status == 0x41 and lat is not None and lon is not None:
             if lat < -90000000 or lat > 90000000 or lon < -180000000 or lon > 180000000:
-                self.fix = False
                 return False
+            self.fix = True
             self.lat_e6 = lat
             self.lon_e6 = lon
             # 1 kn = 0.514444 m/s -> cm/s = kn*100 * 0.514444

@@ -3,14 +3,9 @@
 board = Board()    # UART1 GNSS, UART2 PMS5003, a third UART for the modem (soft pins), I2C0, WLAN
 """
 
+import asyncio
 import gc
 import json
-
-try:
-    import asyncio
-except ImportError:  # pragma: no cover
-    asyncio = None
-
 import time
 
 import machine

@@ -8,6 +8,7 @@ bus, Wi-Fi and the clock go over the host link; flash is a VfsLfs2 on a file-bac
 advanced the world to that time, and the scheduler never reads the wall clock.
 """
 
+import asyncio
 import gc
 import json
 import os
@@ -15,12 +16,6 @@ import socket
 import struct
 
 from micropython import const
-
-try:
-    import asyncio
-except ImportError:  # pragma: no cover
-    asyncio = None
-
 
 _OP_HELLO = const(0x01)
 _OP_NOW = const(0x02)

@@ -1,10 +1,12 @@
-"""The host's flash as a file-backed block device mounted as os.VfsLfs2 (the 2 MiB ESP32 partition)."""
+"""The host's flash as a file-backed block device mounted as vfs.VfsLfs2 (the 2 MiB ESP32 partition)."""
 
 import os
 
+import vfs
+
 
 class FileBlockDevice:
-    """A file-backed block device for os.VfsLfs2 (the 2 MiB ESP32 partition as a file)."""
+    """A file-backed block device for vfs.VfsLfs2 (the 2 MiB ESP32 partition as a file)."""
 
     def __init__(self, path, block_size, blocks):
         self.bs = block_size
@@ -44,9 +46,9 @@ def mount_flash(spec, mountpoint="/flash"):
     path = spec["path"]
     dev = FileBlockDevice(path, spec.get("block_size", 4096), spec.get("blocks", 512))
     try:
-        vfs = os.VfsLfs2(dev)
+        fs = vfs.VfsLfs2(dev)  # pyright: ignore[reportArgumentType]  (duck-typed block device)
     except OSError:
-        os.VfsLfs2.mkfs(dev)
-        vfs = os.VfsLfs2(dev)
-    os.mount(vfs, mountpoint)
+        vfs.VfsLfs2.mkfs(dev)  # pyright: ignore[reportArgumentType]
+        fs = vfs.VfsLfs2(dev)  # pyright: ignore[reportArgumentType]  (duck-typed block device)
+    vfs.mount(fs, mountpoint)
     return mountpoint
