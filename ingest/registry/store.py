@@ -21,6 +21,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 DEVICE_ID = re.compile(r"^[!-~]{1,32}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 KEY_BYTES = 32
 
 
@@ -71,8 +72,8 @@ async def add_device(
 ) -> Device:
     if not DEVICE_ID.match(device_id):
         raise RegistryError("bad_device_id", "device id must be 1..32 printable ASCII characters, no spaces")
-    if not depot:
-        raise RegistryError("bad_depot", "depot must not be empty")
+    if not depot or _CONTROL.search(depot) or (vehicle and _CONTROL.search(vehicle)):
+        raise RegistryError("bad_name", "depot and vehicle must be non-empty, without control characters")
     key = key if key is not None else secrets.token_bytes(KEY_BYTES)
     if len(key) != KEY_BYTES:
         raise RegistryError("bad_key", f"key must be {KEY_BYTES} bytes")
@@ -104,7 +105,7 @@ async def device_keys(conn: AsyncConnection[Any], device_ids: list[str]) -> dict
 
 async def add_gateway(conn: AsyncConnection[Any], gateway_id: str, *, depot: str) -> tuple[Gateway, str]:
     """Register a gateway; returns it and its bearer token (shown once, stored as a digest)."""
-    if not DEVICE_ID.match(gateway_id) or not depot:
+    if not DEVICE_ID.match(gateway_id) or not depot or _CONTROL.search(depot):
         raise RegistryError(
             "bad_gateway_id", "gateway id must be 1..32 printable ASCII characters; depot set"
         )

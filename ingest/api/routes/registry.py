@@ -7,10 +7,11 @@ which the gateway caches to verify uploads while the WAN is down.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 
@@ -21,11 +22,14 @@ from ingest.registry.store import RegistryError
 
 router = APIRouter(tags=["registry"])
 
+#: Names (depots, vehicles, hosts): printable, no control characters (PostgreSQL text refuses NUL).
+NAME = r"^[^\x00-\x1f\x7f]{1,64}$"
+
 
 class DeviceIn(BaseModel):
     device_id: str = Field(pattern=r"^[!-~]{1,32}$")
-    depot: str = Field(min_length=1, max_length=64)
-    vehicle: str | None = Field(default=None, max_length=64)
+    depot: str = Field(pattern=NAME)
+    vehicle: str | None = Field(default=None, pattern=NAME)
     #: 64 hex digits; a random key is generated when omitted.
     key_hex: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
 
@@ -39,7 +43,7 @@ class DeviceOut(BaseModel):
 
 class GatewayIn(BaseModel):
     gateway_id: str = Field(pattern=r"^[!-~]{1,32}$")
-    depot: str = Field(min_length=1, max_length=64)
+    depot: str = Field(pattern=NAME)
 
 
 class GatewayOut(BaseModel):
@@ -89,7 +93,7 @@ async def list_devices(
     _: AdminDep,
     pool: PoolDep,
     settings: SettingsDep,
-    depot: Annotated[str | None, Query(max_length=64)] = None,
+    depot: Annotated[str | None, Query(pattern=NAME)] = None,
 ) -> list[DeviceOut]:
     try:
         async with pool.connection(timeout=settings.write_wait_seconds) as conn:
@@ -104,13 +108,15 @@ async def list_devices(
     responses=error_responses(401, 404, 422, 503),
 )
 async def provisioning(
-    device_id: str,
+    device_id: Annotated[str, Path(pattern=r"^[!-~]{1,32}$")],
     _: AdminDep,
     pool: PoolDep,
     settings: SettingsDep,
-    gateway: Annotated[str, Query(max_length=64, description="host:port of the depot gateway")],
+    gateway: Annotated[str, Query(pattern=NAME, description="host:port of the depot gateway")],
     ssid: Annotated[list[str] | None, Query(max_length=16, description="depot Wi-Fi SSIDs")] = None,
 ) -> Provisioning:
+    if any(not re.match(NAME, s) for s in ssid or []):
+        raise ApiError(422, "invalid_request", "ssid: names are 1..64 characters, no control characters")
     try:
         async with pool.connection(timeout=settings.write_wait_seconds) as conn:
             device = await store.get_device(conn, device_id)
