@@ -120,6 +120,7 @@ pytest: venv micropython timescaledb
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap
+	@$(PY) -m pip install -q -e '.[dev,bench]'
 	@$(PY) -m bench $(BENCH_ARGS)
 
 ## ---- private database ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ingest.roadnet.osm_reader import read_drivable_ways
 from ingest.roadnet.projection import LocalProjection
 
 #: Bump whenever the arrays a given PBF produces change.
-CODE_VERSION = "roadnet-2"
+CODE_VERSION = "roadnet-4"
 
 
 def cache_dir() -> Path:

@@ -21,7 +21,8 @@ Int = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class NearEdges:
-    """Edges near query points, one row per (point, directed edge), sorted by point then distance.
+    """Edges near query points, sorted by point then distance: one row per (point, directed edge),
+    or one per pass when an edge winds back near the point.
 
     Attributes
     ----------
@@ -125,13 +126,36 @@ class SpatialIndex:
         point, piece, t, snapped, dist = point[keep], piece[keep], t[keep], snapped[keep], dist[keep]
         edge = self.piece_edge[piece]
         offset = self.piece_offset[piece] + t * np.sqrt(seg2[keep])
-        # One row per (point, edge): the nearest piece.
-        order = np.lexsort((dist, edge, point))
-        point, edge = point[order], edge[order]
-        first = np.ones(len(point), dtype=np.bool_)
-        first[1:] = (point[1:] != point[:-1]) | (edge[1:] != edge[:-1])
-        sel = order[first]
-        point, edge, dist, offset, snapped = point[first], edge[first], dist[sel], offset[sel], snapped[sel]
+        # One row per local minimum of the distance along each edge: an edge that winds back
+        # near the point (a hairpin, a bend) yields one row per pass, so the right pass is not
+        # lost to a closer wrong one.
+        order = np.lexsort((offset, edge, point))
+        point, edge, offset, dist, snapped = (
+            point[order],
+            edge[order],
+            offset[order],
+            dist[order],
+            snapped[order],
+        )
+        same_prev = np.zeros(len(point), dtype=np.bool_)
+        same_prev[1:] = (point[1:] == point[:-1]) & (edge[1:] == edge[:-1])
+        same_next = np.zeros(len(point), dtype=np.bool_)
+        same_next[:-1] = same_prev[1:]
+        d_prev = np.concatenate([[np.inf], dist[:-1]])
+        d_next = np.concatenate([dist[1:], [np.inf]])
+        o_prev = np.concatenate([[-np.inf], offset[:-1]])
+        # Local minima of the distance along the edge; a tie with the previous piece (the shared
+        # vertex) keeps only the first.
+        is_min = (~same_prev | (dist < d_prev) | ((dist == d_prev) & (offset - o_prev > 1.0))) & (
+            ~same_next | (dist <= d_next)
+        )
+        point, edge, dist, offset, snapped = (
+            point[is_min],
+            edge[is_min],
+            dist[is_min],
+            offset[is_min],
+            snapped[is_min],
+        )
         rev = self.reverse_edge[edge]
         two_way = rev >= 0
         point = np.concatenate([point, point[two_way]])

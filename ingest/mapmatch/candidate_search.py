@@ -1,0 +1,69 @@
+"""Candidate search: the nearest directed edges around each fix, as fixed-width (P, K) arrays.
+
+Missing slots hold ``edge = -1`` and ``distance = inf``; candidates are sorted nearest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.roadnet import RoadNetwork
+
+Float = npt.NDArray[np.float64]
+Int = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Per fix, up to K candidate positions on the network."""
+
+    edge: Int  # (P, K), -1 where empty
+    offset: Float  # (P, K) metres along the edge
+    distance: Float  # (P, K) metres from the fix, inf where empty
+    xy: Float  # (P, K, 2) the candidate point
+
+    @property
+    def count(self) -> Int:
+        """Number of candidates of each fix."""
+        out: Int = (self.edge >= 0).sum(axis=1)
+        return out
+
+    def take(self, rows: Int) -> Candidates:
+        return Candidates(self.edge[rows], self.offset[rows], self.distance[rows], self.xy[rows])
+
+
+def find_candidates(net: RoadNetwork, xy: Float, radius: float, k: int, chunk: int = 50_000) -> Candidates:
+    """The ``k`` nearest directed edges within ``radius`` of each fix of ``xy`` (P, 2)."""
+    n = len(xy)
+    edge = np.full((n, k), -1, dtype=np.int64)
+    offset = np.zeros((n, k))
+    distance = np.full((n, k), np.inf)
+    cxy = np.full((n, k, 2), np.nan)
+    for lo in range(0, n, chunk):
+        near = net.edges_near(xy[lo : lo + chunk], radius)
+        # Both directions of a street are kept or dropped together: order by point, distance,
+        # street, and fill the slots street by street.
+        rev = net.reverse_edge[near.edge]
+        street = np.where(rev >= 0, np.minimum(near.edge, rev), near.edge)
+        order = np.lexsort((near.edge, street, near.distance, near.point))
+        point = near.point[order]
+        first = np.searchsorted(point, point, side="left")
+        rank = np.arange(len(point)) - first
+        street_end = np.ones(len(point), dtype=np.bool_)
+        street_end[:-1] = (street[order][1:] != street[order][:-1]) | (point[1:] != point[:-1])
+        # A street whose second direction would overflow the slots is dropped entirely.
+        ends = np.flatnonzero(street_end)
+        starts = np.concatenate([[0], ends[:-1] + 1]) if len(ends) else ends
+        last_rank = np.repeat(rank[ends], ends - starts + 1)
+        keep = last_rank < k
+        sel = order[keep]
+        row = point[keep] + lo
+        slot = rank[keep]
+        edge[row, slot] = near.edge[sel]
+        offset[row, slot] = near.offset[sel]
+        distance[row, slot] = near.distance[sel]
+        cxy[row, slot] = near.snapped[sel]
+    return Candidates(edge=edge, offset=offset, distance=distance, xy=cxy)

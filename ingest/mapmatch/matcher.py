@@ -1,0 +1,152 @@
+"""Hidden-Markov map matching (Newson & Krumm 2009) of GNSS traces onto a :class:`RoadNetwork`.
+
+    >>> matcher = MapMatcher(load_network(helsinki_pbf()), MatchParams(sigma_z=5.0))  # doctest: +SKIP
+    >>> result = matcher.match(Trace(t=t, xy=xy))  # doctest: +SKIP
+    >>> results = matcher.match_many(traces)        # batched: one array step per time step
+
+The pipeline is one module per concern: :mod:`.standstill` (thinning) →
+:mod:`.candidate_search` → :mod:`.emission` and :mod:`.transition` (route distances from the
+precomputed :mod:`.route_table`) → :mod:`.viterbi` → :mod:`.result`. Parameters are in :mod:`.params`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest import localdb
+from ingest.mapmatch.candidate_search import find_candidates
+from ingest.mapmatch.emission import emission_logp
+from ingest.mapmatch.params import MatchParams
+from ingest.mapmatch.result import MatchResult, assemble
+from ingest.mapmatch.route_table import RouteTable, cached_route_table
+from ingest.mapmatch.standstill import thin_standstill
+from ingest.mapmatch.transition import route_distances, transition_logp
+from ingest.mapmatch.viterbi import viterbi
+from ingest.roadnet import RoadNetwork
+
+Float = npt.NDArray[np.float64]
+Int = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One device's fixes in time order: ``t`` seconds (non-decreasing), ``xy`` local metres."""
+
+    t: Float
+    xy: Float
+
+    def __post_init__(self) -> None:
+        if self.t.ndim != 1 or self.xy.shape != (len(self.t), 2):
+            raise ValueError("a trace needs t of shape (n,) and xy of shape (n, 2)")
+        if len(self.t) > 1 and np.any(np.diff(self.t) < 0):
+            raise ValueError("trace fixes must be in time order")
+
+    @classmethod
+    def from_lonlat(cls, net: RoadNetwork, t: npt.ArrayLike, lon: npt.ArrayLike, lat: npt.ArrayLike) -> Trace:
+        x, y = net.to_xy(lon, lat)
+        return cls(t=np.asarray(t, dtype=np.float64), xy=np.column_stack([x, y]))
+
+
+def route_table_cache() -> Path:
+    return localdb.project_root() / ".cache" / "mapmatch"
+
+
+class MapMatcher:
+    """Matches traces onto one network with one parameter set.
+
+    Parameters
+    ----------
+    net : the road network.
+    params : matching parameters (validated).
+    table : a prebuilt route table; built (and cached on disk) from ``params.route_table_delta``
+        when omitted.
+    """
+
+    def __init__(
+        self, net: RoadNetwork, params: MatchParams | None = None, table: RouteTable | None = None
+    ) -> None:
+        self.net = net
+        self.params = params or MatchParams()
+        self.table = table or cached_route_table(net, self.params.route_table_delta, route_table_cache())
+
+    def match(self, trace: Trace) -> MatchResult:
+        """Match one trace."""
+        return self.match_many([trace])[0]
+
+    def match_many(self, traces: Sequence[Trace], batch_fixes: int = 100_000) -> list[MatchResult]:
+        """Match many traces, batching them so the arrays stay near ``batch_fixes`` fixes."""
+        out: list[MatchResult] = []
+        batch: list[Trace] = []
+        size = 0
+        for trace in traces:
+            if batch and size + len(trace.t) > batch_fixes:
+                out.extend(self._match_batch(batch))
+                batch, size = [], 0
+            batch.append(trace)
+            size += len(trace.t)
+        if batch:
+            out.extend(self._match_batch(batch))
+        return out
+
+    def _match_batch(self, traces: Sequence[Trace], chunk: int = 20_000) -> list[MatchResult]:
+        p = self.params
+        net = self.net
+        counts = np.array([len(tr.t) for tr in traces], dtype=np.int64)
+        offsets = np.zeros(len(traces) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        t = np.concatenate([tr.t for tr in traces]) if traces else np.zeros(0)
+        xy = np.concatenate([tr.xy for tr in traces]) if traces else np.zeros((0, 2))
+        decode = np.flatnonzero(thin_standstill(xy, t, offsets, p.standstill_distance, p.gap_seconds))
+        cand_all = find_candidates(net, xy[decode], p.search_radius, p.max_candidates)
+        has = cand_all.count > 0
+        kept = decode[has]
+        cand = cand_all.take(np.flatnonzero(has))
+        row_of = np.full(len(t), -1, dtype=np.int64)
+        row_of[kept] = np.arange(len(kept))
+        last_decoded = np.full(len(t), -1, dtype=np.int64)
+        last_decoded[decode] = decode
+        follow = row_of[np.maximum.accumulate(last_decoded)] if len(t) else row_of
+        kept_trace = np.searchsorted(offsets, kept, side="right") - 1
+        kept_offsets = np.searchsorted(kept_trace, np.arange(len(traces) + 1)).astype(np.int64)
+        q = len(kept)
+        first = np.zeros(q, dtype=np.bool_)
+        first[kept_offsets[:-1][kept_offsets[:-1] < q]] = True
+        prev = np.maximum(np.arange(q) - 1, 0)
+        gc = np.hypot(*(xy[kept] - xy[kept[prev]]).T) if q else np.zeros(0)
+        dt = t[kept] - t[kept[prev]] if q else np.zeros(0)
+        restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
+        k = p.max_candidates
+        transition = np.full((q, k, k), -np.inf, dtype=np.float32)
+        for lo in range(0, q, chunk):
+            hi = min(q, lo + chunk)
+            pr = prev[lo:hi]
+            route, kind = route_distances(
+                net,
+                self.table,
+                a=cand.edge[pr][:, :, None],
+                oa=cand.offset[pr][:, :, None],
+                b=cand.edge[lo:hi][:, None, :],
+                ob=cand.offset[lo:hi][:, None, :],
+                gc=gc[lo:hi, None, None],
+                params=p,
+            )
+            transition[lo:hi] = transition_logp(route, kind, gc[lo:hi, None, None], dt[lo:hi, None, None], p)
+        emission = emission_logp(cand.distance, p.sigma_z)
+        decoded = viterbi(emission, transition, restart, kept_offsets)
+        return assemble(
+            net=net,
+            table=self.table,
+            params=p,
+            cand=cand,
+            path=decoded,
+            t=t,
+            xy=xy,
+            trace_offsets=offsets,
+            kept=kept,
+            follow=follow,
+        )

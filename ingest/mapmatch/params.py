@@ -1,0 +1,96 @@
+"""The map matcher's parameters: one documented, validated table with defaults.
+
+=========================  =========  ====================================================================
+parameter                  default    meaning
+=========================  =========  ====================================================================
+``sigma_z``                5.0 m      GNSS position noise (standard deviation per axis); emission scale
+``beta``                   5.0 m      transition scale: log-prob = -|route − great-circle| / beta
+``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
+``search_radius``          50.0 m     candidate edges within this distance of a fix
+``max_candidates``         12         candidate slots per fix, filled street by street (both directions)
+``breakage_distance``      2000.0 m   consecutive fixes further apart than this start a new match
+``max_gap_seconds``        120.0 s    consecutive fixes further apart in time start a new match
+``gap_seconds``            5.0 s      a time step longer than this is a GNSS gap: re-routed and marked
+``max_speed_kmh``          150.0      routes implying a faster mean speed are impossible
+``max_detour_ratio``       4.0        routes longer than this × the straight step (+ 2 radii) are impossible
+``backward_tolerance``     50.0 m     moving back along the road by up to this is noise, not a detour
+``backward_penalty``       1.0        a backward step costs this × its length on top (per beta)
+``uturn_penalty``          30.0 m     added route length for a U-turn in the middle of a street
+``speed_tolerance``        1.5        implied speeds up to this × the speed limit keep full confidence
+``speed_window_s``         10.0 s     implied speed is the mean over this window (1 Hz steps are noisy)
+``route_table_delta``      3000.0 m   upper bound of the precomputed origin–destination table (FMM)
+=========================  =========  ====================================================================
+
+Defaults follow Newson & Krumm (2009) and Valhalla Meili (``sigma_z`` 4.07 m, ``beta`` 3,
+``search_radius`` 50 m, ``breakage_distance`` 2000 m), retuned on the benchmark in ``bench/``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+
+class InvalidParameterError(ValueError):
+    """A matcher parameter is outside its valid range; the message names it."""
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """Map-matching parameters (see the module table); validated on construction."""
+
+    sigma_z: float = 5.0
+    beta: float = 5.0
+    interpolation_distance: float = 0.0
+    search_radius: float = 50.0
+    max_candidates: int = 12
+    breakage_distance: float = 2000.0
+    max_gap_seconds: float = 120.0
+    gap_seconds: float = 5.0
+    max_speed_kmh: float = 150.0
+    max_detour_ratio: float = 4.0
+    backward_tolerance: float = 50.0
+    backward_penalty: float = 1.0
+    uturn_penalty: float = 30.0
+    speed_tolerance: float = 1.5
+    speed_window_s: float = 10.0
+    route_table_delta: float = 3000.0
+
+    def __post_init__(self) -> None:
+        positive = (
+            "sigma_z",
+            "beta",
+            "search_radius",
+            "breakage_distance",
+            "max_gap_seconds",
+            "gap_seconds",
+            "max_speed_kmh",
+            "max_detour_ratio",
+            "speed_tolerance",
+            "route_table_delta",
+        )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                raise InvalidParameterError(f"{f.name} must be a number, got {value!r}")
+            if f.name in positive and value <= 0:
+                raise InvalidParameterError(f"{f.name} must be > 0, got {value}")
+            if value < 0:
+                raise InvalidParameterError(f"{f.name} must be >= 0, got {value}")
+        if not 1 <= self.max_candidates <= 64 or int(self.max_candidates) != self.max_candidates:
+            raise InvalidParameterError(
+                f"max_candidates must be an integer in 1..64, got {self.max_candidates}"
+            )
+        if self.search_radius > self.breakage_distance:
+            raise InvalidParameterError("search_radius must not exceed breakage_distance")
+        if self.gap_seconds > self.max_gap_seconds:
+            raise InvalidParameterError("gap_seconds must not exceed max_gap_seconds")
+
+    @property
+    def standstill_distance(self) -> float:
+        """``interpolation_distance``, or 2 sigma_z when it is 0 (Newson & Krumm)."""
+        return self.interpolation_distance or 2.0 * self.sigma_z
+
+    @property
+    def max_speed_mps(self) -> float:
+        return self.max_speed_kmh / 3.6

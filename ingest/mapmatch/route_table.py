@@ -1,0 +1,233 @@
+"""Upper-bounded origin–destination table (UBODT, Yang & Gidofalvi 2018, as in FMM).
+
+For every node, the shortest route length to every node within ``delta`` metres, and the last
+edge of that route, precomputed once per network with bounded multi-source Dijkstra (SciPy) and
+kept in an open-addressing hash table, so route distances for all candidate pairs of many traces
+are one vectorised lookup. Routes are rebuilt backwards edge by edge from ``last_edge``.
+
+    >>> table = RouteTable.build(net, delta=3000.0)                       # doctest: +SKIP
+    >>> dist, last = table.lookup(np.array([0, 1]), np.array([5, 9]))     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse  # type: ignore[import-untyped]
+import scipy.sparse.csgraph  # type: ignore[import-untyped]
+
+from ingest.roadnet import RoadNetwork
+
+Float = npt.NDArray[np.float64]
+Int = npt.NDArray[np.int64]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: Bump when the table a network produces changes.
+TABLE_VERSION = "ubodt-1"
+
+
+def _slot(key: Int, bits: int) -> Int:
+    return ((key.astype(np.uint64) * _GOLDEN) >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def shortest_edge_between(net: RoadNetwork) -> tuple[Int, Int]:
+    """Sorted ``from * N + to`` keys of node pairs joined by an edge, and the shortest such edge."""
+    key = net.edge_from * net.n_nodes + net.edge_to
+    order = np.lexsort((net.edge_length, key))
+    first = np.ones(len(order), dtype=np.bool_)
+    first[1:] = key[order][1:] != key[order][:-1]
+    return key[order][first], order[first]
+
+
+@dataclass
+class RouteTable:
+    """Hash table of (origin node, destination node) → (route metres, last edge)."""
+
+    n_nodes: int
+    delta: float
+    bits: int
+    keys: Int  # -1 where empty
+    dist: npt.NDArray[np.float32]
+    last_edge: npt.NDArray[np.int32]
+
+    @classmethod
+    def build(cls, net: RoadNetwork, delta: float, chunk_cells: int = 20_000_000) -> RouteTable:
+        """Bounded Dijkstra from every node; memory per step is ``chunk_cells`` dense cells."""
+        n = net.n_nodes
+        pair_key, pair_edge = shortest_edge_between(net)
+        src, dst = np.divmod(pair_key, max(n, 1))
+        weight = np.maximum(net.edge_length[pair_edge], 1e-3)  # a zero would read as "no edge"
+        off_diagonal = src != dst
+        graph = scipy.sparse.csr_matrix(
+            (weight[off_diagonal], (src[off_diagonal], dst[off_diagonal])), shape=(n, n)
+        )
+        keys: list[Int] = []
+        dists: list[npt.NDArray[np.float32]] = []
+        lasts: list[npt.NDArray[np.int32]] = []
+        step = max(1, chunk_cells // max(n, 1))
+        for lo in range(0, n, step):
+            sources = np.arange(lo, min(n, lo + step))
+            d, pred = scipy.sparse.csgraph.dijkstra(
+                graph, directed=True, indices=sources, limit=delta, return_predecessors=True
+            )
+            row, col = np.nonzero(np.isfinite(d))
+            origin = sources[row]
+            reached = col != origin
+            row, col, origin = row[reached], col[reached], origin[reached]
+            via = pred[row, col].astype(np.int64)
+            edge_key = via * n + col
+            keys.append(origin * n + col)
+            dists.append(d[row, col].astype(np.float32))
+            lasts.append(pair_edge[np.searchsorted(pair_key, edge_key)].astype(np.int32))
+        flat_key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+        flat_dist = np.concatenate(dists) if dists else np.zeros(0, np.float32)
+        flat_last = np.concatenate(lasts) if lasts else np.zeros(0, np.int32)
+        bits = max(4, int(np.ceil(np.log2(max(2 * len(flat_key), 16)))))
+        table = cls(
+            n_nodes=n,
+            delta=float(delta),
+            bits=bits,
+            keys=np.full(1 << bits, -1, dtype=np.int64),
+            dist=np.zeros(1 << bits, dtype=np.float32),
+            last_edge=np.full(1 << bits, -1, dtype=np.int32),
+        )
+        table._insert(flat_key, flat_dist, flat_last)
+        return table
+
+    def _insert(self, key: Int, dist: npt.NDArray[np.float32], last: npt.NDArray[np.int32]) -> None:
+        mask = (1 << self.bits) - 1
+        slot = _slot(key, self.bits)
+        pending = np.arange(len(key))
+        while len(pending):
+            s = slot[pending]
+            # Several pending keys may want one free slot: the first of each claims it.
+            free = self.keys[s] == -1
+            s_free = s[free]
+            _, first = np.unique(s_free, return_index=True)
+            winners = pending[free][first]
+            self.keys[s_free[first]] = key[winners]
+            self.dist[s_free[first]] = dist[winners]
+            self.last_edge[s_free[first]] = last[winners]
+            placed = np.zeros(len(key), dtype=np.bool_)
+            placed[winners] = True
+            pending = pending[~placed[pending]]
+            slot[pending] = (slot[pending] + 1) & mask
+
+    def __len__(self) -> int:
+        return int((self.keys >= 0).sum())
+
+    def lookup(self, origin: Int, destination: Int) -> tuple[Float, Int]:
+        """Route metres (``inf`` beyond ``delta``; 0 when equal) and last edge (-1) per node pair."""
+        origin = np.asarray(origin, dtype=np.int64)
+        destination = np.asarray(destination, dtype=np.int64)
+        key = origin * self.n_nodes + destination
+        dist = np.where(origin == destination, 0.0, np.inf)
+        last = np.full(key.shape, -1, dtype=np.int64)
+        mask = (1 << self.bits) - 1
+        pending = np.flatnonzero((origin != destination).ravel())
+        flat_key = key.ravel()
+        slot = _slot(flat_key[pending], self.bits)
+        flat_dist = dist.reshape(-1)
+        flat_last = last.reshape(-1)
+        while len(pending):
+            found_key = self.keys[slot]
+            hit = found_key == flat_key[pending]
+            flat_dist[pending[hit]] = self.dist[slot[hit]]
+            flat_last[pending[hit]] = self.last_edge[slot[hit]]
+            going = ~hit & (found_key != -1)
+            pending = pending[going]
+            slot = (slot[going] + 1) & mask
+        return dist, last
+
+    def route_edges(self, net: RoadNetwork, origin: Int, destination: Int) -> tuple[Int, Int]:
+        """Edges of the routes origin[i] → destination[i] (pairs within ``delta``), as (pair, edge)
+        rows in travel order."""
+        pair_rows: list[Int] = []
+        edge_rows: list[Int] = []
+        depth_rows: list[Int] = []
+        pair = np.arange(len(origin))
+        at = np.asarray(destination, dtype=np.int64).copy()
+        origin = np.asarray(origin, dtype=np.int64)
+        active = at != origin
+        depth = 0
+        while active.any():
+            idx = np.flatnonzero(active)
+            _, last = self.lookup(origin[idx], at[idx])
+            ok = last >= 0
+            idx, last = idx[ok], last[ok]
+            pair_rows.append(pair[idx])
+            edge_rows.append(last)
+            depth_rows.append(np.full(len(idx), depth))
+            at[idx] = net.edge_from[last]
+            active[:] = False
+            active[idx] = at[idx] != origin[idx]
+            depth += 1
+        if not pair_rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        p = np.concatenate(pair_rows)
+        e = np.concatenate(edge_rows)
+        d = np.concatenate(depth_rows)
+        order = np.lexsort((-d, p))
+        return p[order], e[order]
+
+    # ---- disk cache ------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(
+                    f,
+                    meta=np.array([self.n_nodes, self.bits], dtype=np.int64),
+                    delta=np.array([self.delta]),
+                    keys=self.keys,
+                    dist=self.dist,
+                    last_edge=self.last_edge,
+                )
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> RouteTable:
+        with np.load(path, allow_pickle=False) as data:
+            n_nodes, bits = data["meta"].tolist()
+            return cls(
+                n_nodes=int(n_nodes),
+                delta=float(data["delta"][0]),
+                bits=int(bits),
+                keys=data["keys"],
+                dist=data["dist"],
+                last_edge=data["last_edge"],
+            )
+
+
+def network_fingerprint(net: RoadNetwork) -> str:
+    """A short digest of the graph's topology and lengths (keys the route-table cache)."""
+    h = hashlib.sha256()
+    for a in (net.edge_from, net.edge_to, net.edge_length, net.edge_id):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:20]
+
+
+def cached_route_table(net: RoadNetwork, delta: float, folder: Path | None) -> RouteTable:
+    """:meth:`RouteTable.build`, through a disk cache in ``folder`` when one is given."""
+    if folder is None:
+        return RouteTable.build(net, delta)
+    path = folder / f"{network_fingerprint(net)}-{delta:.0f}-{TABLE_VERSION}.npz"
+    if path.is_file():
+        try:
+            return RouteTable.load(path)
+        except (OSError, KeyError, ValueError):
+            path.unlink(missing_ok=True)
+    table = RouteTable.build(net, delta)
+    table.save(path)
+    return table

@@ -1,0 +1,117 @@
+"""Transition model: route distance between consecutive candidates, and its log-probability.
+
+Newson & Krumm (2009, eq. 2): ``log p = -|route − great-circle| / beta``. The route distance
+between candidate ``(a, oa)`` of one fix and ``(b, ob)`` of the next is the cheapest of:
+
+- ``ALONG``: the same edge, moving forward: ``ob − oa``;
+- ``VIA``: to the end of ``a``, the shortest route to the start of ``b`` (route table), into ``b``;
+- ``UTURN``: ``b`` is the opposite direction of ``a``, turning mid-street (``|oa − (len − ob)|``)
+  or at the junction ending ``a``; the step pays ``uturn_penalty`` on top (not at a dead end,
+  where turning is the only way on);
+- ``STANDSTILL``: ``b`` lies *behind* ``a`` on the same edge, or on another edge around a node
+  both touch (the edge before, a sibling branch), within ``backward_tolerance`` of it: at
+  standstill or crawling the fixes scatter around the van, so the step costs the jitter (plus
+  ``backward_penalty`` × it), never a loop around the block.
+
+Routes longer than ``max_speed × dt`` (plus the search radius for noise), or than
+``max_detour_ratio`` × the great-circle step (plus twice the search radius), are impossible:
+a van that barely moved did not drive round the block, however long it stood there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.mapmatch.params import MatchParams
+from ingest.mapmatch.route_table import RouteTable
+from ingest.roadnet import RoadNetwork
+
+Float = npt.NDArray[np.float64]
+Int = npt.NDArray[np.int64]
+
+IMPOSSIBLE, ALONG, VIA, UTURN, STANDSTILL = -1, 0, 1, 2, 3
+
+
+def route_distances(
+    net: RoadNetwork,
+    table: RouteTable,
+    *,
+    a: Int,
+    oa: Float,
+    b: Int,
+    ob: Float,
+    gc: Float,
+    params: MatchParams,
+) -> tuple[Float, npt.NDArray[np.int8]]:
+    """Route metres and kind (``ALONG``...) from candidates ``(a, oa)`` to ``(b, ob)`` (broadcast).
+
+    ``gc`` is the great-circle distance between the two fixes, broadcast likewise; empty
+    candidates (edge -1) give ``inf`` and ``IMPOSSIBLE``.
+    """
+    a, oa, b, ob, gc = np.broadcast_arrays(a, oa, b, ob, gc)
+    valid = (a >= 0) & (b >= 0)
+    a0 = np.where(valid, a, 0)
+    b0 = np.where(valid, b, 0)
+    la = net.edge_length[a0]
+    lb = net.edge_length[b0]
+    between, _ = table.lookup(net.edge_to[a0], net.edge_from[b0])
+    best = (la - oa) + between + ob
+    kind = np.full(a.shape, VIA, dtype=np.int8)
+    rev = net.reverse_edge[a0]
+    # Turning back at a junction is a U-turn too (free only at a dead end, where it is the way on).
+    out_degree = np.diff(net.out_offsets)
+    at_node = (rev == b0) & (rev >= 0) & (between == 0) & (out_degree[net.edge_to[a0]] > 1)
+    kind[at_node] = UTURN
+    extra = np.where(at_node, params.uturn_penalty, 0.0)
+
+    same = a0 == b0
+    along = same & (ob >= oa)
+    use = along & (ob - oa <= best + extra)
+    best = np.where(use, ob - oa, best)
+    extra = np.where(use, 0.0, extra)
+    kind[use] = ALONG
+
+    uturn = np.abs(oa - (la - ob))
+    use = (rev == b0) & (rev >= 0) & (uturn + params.uturn_penalty < best + extra)
+    best = np.where(use, uturn, best)
+    extra = np.where(use, params.uturn_penalty, extra)
+    kind[use] = UTURN
+
+    tol = params.backward_tolerance
+    back = np.where(same & (ob < oa), oa - ob, np.inf)
+    # Jitter around a junction: both positions near a node they share (the van stands there, the
+    # fixes scatter onto the edges around it). ``to_a == from_b`` is the forward case, VIA above.
+    fa, ta = net.edge_from[a0], net.edge_to[a0]
+    fb, tb = net.edge_from[b0], net.edge_to[b0]
+    back = np.where(~same & (fa == fb), np.minimum(back, oa + ob), back)
+    back = np.where(~same & (fa == tb), np.minimum(back, oa + (lb - ob)), back)
+    back = np.where(~same & (ta == tb), np.minimum(back, (la - oa) + (lb - ob)), back)
+    use = (back <= tol) & (back * (1.0 + params.backward_penalty) < best + extra)
+    best = np.where(use, back, best)
+    kind[use] = STANDSTILL
+
+    best = np.where(valid, best, np.inf)
+    kind[~valid | ~np.isfinite(best)] = IMPOSSIBLE
+    return best, kind
+
+
+def transition_logp(
+    route: Float, kind: npt.NDArray[np.int8], gc: Float, dt: Float, params: MatchParams
+) -> Float:
+    """Log transition probability of each route distance (``-inf`` where impossible).
+
+    Penalties are added to the cost, outside ``|route − gc|`` so a noisy long step cannot absorb
+    them: a U-turn pays ``uturn_penalty``; a backward (``STANDSTILL``) step pays
+    ``backward_penalty`` × its length, so a van that really drives the other way is soon better
+    explained by the opposite direction.
+    """
+    limit = np.minimum(
+        params.max_speed_mps * np.maximum(dt, 0.0) + params.search_radius,
+        params.max_detour_ratio * gc + 2.0 * params.search_radius,
+    )
+    penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
+    penalty = np.where(kind == UTURN, params.uturn_penalty, penalty)
+    cost = np.abs(route - gc) + penalty
+    logp: Float = np.where(np.isfinite(route) & (route <= limit), -cost / params.beta, -np.inf)
+    return logp
