@@ -1,5 +1,6 @@
 """PMS5003, SCD41, LIS3DH and modem drivers against datasheet example bytes and damaged captures."""
 
+import os
 from array import array
 
 from drivers.lis3dh import LIS3DH
@@ -214,4 +215,24 @@ for t in (1000, 2500, 5000, 7500):
     m.poll(t)
 check("modem timeouts", m.counters(), (0, 0, 3))
 check("modem timeout cycle done", m.cycle_done, True)
+
+# fuzz: garbage into the byte-stream drivers never raises
+crashed = 0
+p = PMS5003()
+u = FakeUART()
+m = Modem(u)
+m.start_cycle(0)
+for i in range(300):
+    junk = os.urandom(50)
+    try:
+        p.feed(junk + F1[: i % 32])
+        u.pending = junk + b"\r\n+CESQ: " + junk[:10] + b"\r\n+COPS: 0,2," + junk[:6] + b"\r\nOK\r\n"
+        m.poll(i * 100)
+        u.out = []
+        if m.cycle_done:
+            m.start_cycle(i * 100)
+    except Exception as e:
+        crashed += 1
+        print("crash", repr(e))
+check("stream fuzz never raises", crashed, 0)
 done()

@@ -1,5 +1,7 @@
 """NMEA parser: real-looking u-blox captures, garbage and bad-checksum rows."""
 
+import os
+
 from drivers.nmea import NMEA
 from harness import check, done
 
@@ -96,4 +98,23 @@ p.feed(cs("GNRMC,120000.50,A,4343.12345,N,00725.12345,E,1.0,,231126,,,A").encode
 check("utc seconds", p.utc_s(), 1795435200 - 946684800)
 check("utc ms", p.ms, 500)
 check("epochs", p.epochs, 1)
+
+# fuzz: random bytes, and real sentences with random bytes flipped, never raise
+p = NMEA()
+crashed = 0
+for i in range(300):
+    junk = bytearray(os.urandom(40))
+    line = bytearray((RMC + GGA + GSA + VTG + GLL + GSV).encode())
+    for _ in range(3):
+        k = os.urandom(2)
+        line[(k[0] << 8 | k[1]) % len(line)] = k[0] if i % 2 else 0x2C
+    try:
+        p.feed(junk)
+        p.feed(line)
+        p.feed(b"$" + junk)
+    except Exception as e:
+        crashed += 1
+        print("crash", repr(e))
+check("fuzz never raises", crashed, 0)
+check("fuzz counted", p.clean + p.crc_fails + p.garbage + p.unsupported > 300, True)
 done()
