@@ -166,6 +166,8 @@ class Firmware:
         f = self.feat
         f.second(self.xs, self.zs, self.nacc, speed)
         self.nacc = 0
+        if w.due(now):  # before this second's entry: a block holds exactly 10 seconds, one TRACK
+            self.seal()
         w.track_second(now, lat, lon, speed, f.rms_mg, f.norm, f.peak_mg, g.hdop10 if fix else None)
         if f.event is not None:
             w.pothole(now, lat, lon, speed, f.event[0], f.event[1], f.event[2])
@@ -181,8 +183,6 @@ class Firmware:
             if free < self.min_free:
                 self.min_free = free
         self.board.feed_watchdog()
-        if w.due(now):
-            self.seal()
 
     def air_tick(self, now):
         win = self.pm.take_window()
