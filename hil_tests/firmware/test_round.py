@@ -54,3 +54,16 @@ def test_readings_decode_with_utc_for_every_second(short_round) -> None:  # type
     assert len(rd.coverage) >= int(r.sim_seconds // 60) - 2
     lat = t["lat"][t["fix"]]
     assert np.all(np.abs(lat - 60.17) < 0.02)  # the simulators' Helsinki block
+
+
+@pytest.mark.long
+def test_eight_hour_round(tmp_path: pytest.TempPathFactory) -> None:  # type: ignore[type-arg]
+    """A whole 8-h round (108 laps): no task error, every second decoded, every block delivered."""
+    r = run_round(tmp_path, laps=108, heap="128k", timeout=3000)  # type: ignore[arg-type]
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.fw["task_errors"] == 0
+    assert r.sim_seconds > 7.5 * 3600
+    assert len(r.readings.track) == r.fw["seconds"]
+    assert r.readings.errors == []
+    assert len(r.readings.health) >= 40
+    assert r.fw["bytes"] / r.sim_seconds <= 10.0
