@@ -6,6 +6,8 @@ The long variant drives an 8-hour round under a 64 KiB heap (``make test-long``)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,9 +59,9 @@ def test_readings_decode_with_utc_for_every_second(short_round) -> None:  # type
 
 
 @pytest.mark.long
-def test_eight_hour_round(tmp_path: pytest.TempPathFactory) -> None:  # type: ignore[type-arg]
+def test_eight_hour_round(tmp_path: Path) -> None:
     """A whole 8-h round (108 laps): no task error, every second decoded, every block delivered."""
-    r = run_round(tmp_path, laps=108, heap="128k", timeout=3000)  # type: ignore[arg-type]
+    r = run_round(tmp_path, laps=108, heap="128k", timeout=3000)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.fw["task_errors"] == 0
     assert r.sim_seconds > 7.5 * 3600
