@@ -69,3 +69,14 @@ def test_eight_hour_round(tmp_path: Path) -> None:
     assert r.readings.errors == []
     assert len(r.readings.health) >= 40
     assert r.fw["bytes"] / r.sim_seconds <= 10.0
+
+
+def test_round_on_a_littlefs_image(tmp_path: Path) -> None:
+    """The host's flash as the ESP32 has it: VfsLfs2 on a 2 MiB file-backed block device."""
+    r = run_round(tmp_path, laps=1, heap="128k", image=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "flash.img").stat().st_size == 2 * 1024 * 1024
+    assert r.fw["task_errors"] == 0
+    blocks = parse_blocks(r.blocks)
+    assert [b.seq for b in blocks] == list(range(len(blocks)))
+    assert r.fw["acked"] == len(blocks) - 1
