@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 import psycopg
 import uvicorn
 
-from ingest.app import create_app
 from ingest.core.config import Settings
 from ingest.localdb import LocalDatabase, LocalDatabaseError, database_url, state_dir
 from ingest.registry import store
@@ -139,6 +138,8 @@ def _run(host: str, port: int, gateway_port: int) -> int:
         print(f"facteur:          vans upload to {gateway_url}/v1/chunks")
         print(f"facteur: demo van {DEMO_DEVICE}, provisioning file {provisioning}")
         print("facteur: Ctrl-C stops everything")
+        from ingest.app import create_app  # noqa: PLC0415 - the other commands do not need the app
+
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
         if gateway is not None:

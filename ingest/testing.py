@@ -18,12 +18,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import uvicorn
 
 from ingest import localdb
+
+if TYPE_CHECKING:
+    from ingest.core.config import Settings
 
 
 def _admin_url() -> str:
@@ -151,10 +155,10 @@ class IngestService:
         return gateway_id, str(r.json()["token"])
 
 
-def ingest_settings(database_url: str, **overrides: object) -> object:
+def ingest_settings(database_url: str, **overrides: Any) -> Settings:
     from ingest.core.config import Settings  # noqa: PLC0415
 
-    return Settings(database_url=database_url, admin_token=ADMIN_TOKEN, **overrides)  # type: ignore[arg-type]
+    return Settings(database_url=database_url, admin_token=ADMIN_TOKEN, **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -162,5 +166,5 @@ def ingest_service(database_url: str) -> Iterator[IngestService]:
     """One ingest service for the session (tests register their own devices and gateways)."""
     from ingest.app import create_app  # noqa: PLC0415
 
-    with LiveServer(create_app(ingest_settings(database_url))) as server:  # type: ignore[arg-type]
+    with LiveServer(create_app(ingest_settings(database_url))) as server:
         yield IngestService(server.url, database_url)

@@ -141,7 +141,7 @@ def test_an_ingest_outage_delays_but_loses_nothing(
     port = free_port()
     ingest_url = f"http://127.0.0.1:{port}"
     settings = ingest_settings(ingest_service.database_url)
-    with LiveServer(create_app(settings), port=port):  # type: ignore[arg-type]
+    with LiveServer(create_app(settings), port=port):
         g = GatewayProcess(tmp_path / "spool", ingest_url, token).start()
         gateways.append(g)
         assert g.upload(build_chunk(device, key, synthetic_blocks(0, 5))).status_code == 200
@@ -159,7 +159,7 @@ def test_an_ingest_outage_delays_but_loses_nothing(
     g.kill()
     g.start()
     assert g.status()["backlog_chunks"] == 3
-    with LiveServer(create_app(settings), port=port):  # type: ignore[arg-type]
+    with LiveServer(create_app(settings), port=port):
         g.wait_drained()
     assert stored(ingest_service.database_url, device) == (35, 35, 350)
 
