@@ -88,7 +88,7 @@ class GnssReceiver:
         rng = np.random.default_rng(cfg.seed)
         self._rng = np.random.default_rng(cfg.seed + 7_777)
         n = math.ceil((traj.duration + tail_s) * cfg.rate_hz) + 1
-        self.n_epochs = n
+        self._n = n
         t = np.arange(n) / cfg.rate_hz
         self.t = t
         tr = traj.sample(t)
@@ -146,6 +146,10 @@ class GnssReceiver:
             22 + 0.3 * self.el - 12 * canyon[:, None] + rng.normal(0, 2, self.el.shape), 10, 52
         )
 
+    @property
+    def start_utc(self) -> dt.datetime:
+        return self.cfg.start_utc
+
     # ------------------------------------------------------------------ time
     def utc_at(self, t: float) -> tuple[str, str]:
         """Reported ``(hhmmss.ss, ddmmyy)`` for simulated time ``t``."""
@@ -164,8 +168,12 @@ class GnssReceiver:
         return f"{when:%H%M}{sec:05.2f}", f"{date:%d%m%y}"
 
     # ------------------------------------------------------------------ output
+    @property
+    def n_epochs(self) -> int:
+        return self._n
+
     def epoch_time(self, k: int) -> float:
-        return float(self.t[min(k, self.n_epochs - 1)])
+        return float(self.t[min(k, self._n - 1)])
 
     def epoch(self, k: int) -> bytes:
         """The burst of sentences for epoch ``k`` (ASCII bytes, CR LF terminated)."""

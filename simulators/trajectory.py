@@ -188,6 +188,48 @@ class Trajectory:
             seg_tunnel=np.zeros(n_seg, bool) if seg_tunnel is None else np.asarray(seg_tunnel, bool),
         )
 
+    @classmethod
+    def from_timed_points(
+        cls, frame: LocalFrame, t: npt.ArrayLike, xy: npt.ArrayLike, *, min_step_m: float = 0.5
+    ) -> Trajectory:
+        """A trajectory through timed positions (a GPX track, the fixes of a log), moving at constant
+        speed between them; points closer than ``min_step_m`` to the last kept one count as standing."""
+        tt = np.asarray(t, dtype=np.float64)
+        pts = np.asarray(xy, dtype=np.float64)
+        order = np.argsort(tt, kind="stable")
+        tt, pts = tt[order] - tt[order][0], pts[order]
+        keep_t, keep_xy = [0.0], [pts[0]]
+        for ti, p in zip(tt[1:].tolist(), pts[1:], strict=True):
+            if ti <= keep_t[-1]:
+                continue
+            keep_t.append(ti)
+            keep_xy.append(keep_xy[-1] if np.hypot(*(p - keep_xy[-1])) < min_step_m else p)
+        kt = np.asarray(keep_t)
+        kxy = np.asarray(keep_xy)
+        step = np.hypot(*np.diff(kxy, axis=0).T)
+        moving = np.concatenate([[True], step > 0])
+        path = kxy[moving]
+        if len(path) < 2:
+            path = np.stack([path[0], path[0] + np.array([0.01, 0.0])])
+        path_s = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(path, axis=0).T))])
+        ks = np.concatenate([[0.0], np.cumsum(step)])
+        kv = np.concatenate([[0.0], step / np.maximum(np.diff(kt), 1e-9)])
+        n_seg = len(path) - 1
+        return cls(
+            frame=frame,
+            path_xy=path,
+            path_s=path_s,
+            knot_t=kt,
+            knot_s=np.minimum(ks, path_s[-1]),
+            knot_v=kv,
+            stops=[],
+            stop_arrival_t=np.zeros(0),
+            seg_edge=np.full(n_seg, -1, np.int64),
+            seg_edge_start_s=path_s[:-1].copy(),
+            seg_canyon=np.zeros(n_seg),
+            seg_tunnel=np.zeros(n_seg, bool),
+        )
+
     def distance_at(self, t: npt.ArrayLike) -> FloatArray:
         return np.interp(np.asarray(t, dtype=np.float64), self.knot_t, self.knot_s)
 

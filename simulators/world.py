@@ -10,17 +10,18 @@ With ``wake_on_uart`` a sleep ends early at the first UART byte, as a blocking r
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from simulators.accel import AccelSource
 from simulators.clock import SimClock
 from simulators.depot_wifi import DepotWifi
 from simulators.fields import AirField, CoverageField
-from simulators.gnss import GnssReceiver
 from simulators.i2c_bus import I2CBus
 from simulators.lis3dh import ADDRESS as LIS3DH_ADDRESS
 from simulators.lis3dh import Lis3dh
@@ -39,12 +40,26 @@ STATUS_OK, STATUS_NACK, STATUS_END = 0, 1, 2
 UART_LATENCY_S = 0.05
 
 
+class GnssSource(Protocol):
+    """What the world needs from a GNSS: bursts of bytes at known times (generated or replayed)."""
+
+    @property
+    def start_utc(self) -> dt.datetime: ...
+
+    @property
+    def n_epochs(self) -> int: ...
+
+    def epoch_time(self, k: int) -> float: ...
+
+    def epoch(self, k: int) -> bytes: ...
+
+
 @dataclass(slots=True)
 class Van:
     """Everything one van's simulators are made of (the truth they all share)."""
 
     traj: Trajectory
-    gnss: GnssReceiver
+    gnss: GnssSource
     accel: AccelSource
     air: AirField
     coverage: CoverageField
@@ -65,7 +80,7 @@ class World:
         self, van: Van, *, realtime: bool = False, speed: float = 1.0, wake_on_uart: bool = True
     ) -> None:
         self.van = van
-        self.clock = SimClock(van.gnss.cfg.start_utc, realtime=realtime, speed=speed)
+        self.clock = SimClock(van.gnss.start_utc, realtime=realtime, speed=speed)
         self.end_t = van.traj.duration + van.tail_s
         self.wake_on_uart = wake_on_uart
         self.bus = I2CBus()
@@ -102,7 +117,9 @@ class World:
 
     # ---- time
     def _gnss_due(self) -> float:
-        return self._next_epoch / self.van.gnss.cfg.rate_hz + UART_LATENCY_S
+        if self._next_epoch >= self.van.gnss.n_epochs:
+            return math.inf
+        return self.van.gnss.epoch_time(self._next_epoch) + UART_LATENCY_S
 
     def next_uart_event(self) -> float:
         due = [self._gnss_due(), self.pms.next_frame]
