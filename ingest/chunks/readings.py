@@ -22,7 +22,7 @@ from ingest.core import metrics
 from ingest.filters.pipeline import apply_filters
 from ingest.filters.rules import Table
 from ingest.records.decode import Readings, decode_blocks
-from ingest.records.envelope import Block
+from ingest.records.envelope import Block, parse_blocks
 
 _BASE = ["time", "device_id", "boot_id", "seq", "ticks"]
 
@@ -94,23 +94,29 @@ def tables_of(r: Readings) -> dict[str, Table]:
     }
 
 
-async def _anchor(cur: AsyncCursor[Any], device_id: str, r: Readings) -> None:
-    """Record this chunk's first time record per boot; date undated rows from stored anchors."""
+async def _anchor(cur: AsyncCursor[Any], device_id: str, r: Readings) -> set[int]:
+    """Record this chunk's first time record per boot; date undated rows from stored anchors.
+
+    Returns the boots that got their anchor only now.
+    """
+    new: set[int] = set()
     if len(r.time):
         first: dict[int, tuple[int, float]] = {}
         for row in r.time[np.argsort(r.time["ticks"], kind="stable")]:
             first.setdefault(int(row["boot_id"]), (int(row["ticks"]), float(row["utc"])))
-        await cur.executemany(
-            "INSERT INTO boot_anchors (device_id, boot_id, ticks, utc) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (device_id, boot_id) DO NOTHING",
-            [(device_id, boot, ticks, utc) for boot, (ticks, utc) in first.items()],
+        await cur.execute(
+            "INSERT INTO boot_anchors (device_id, boot_id, ticks, utc) "
+            "SELECT %s, b, t, u FROM unnest(%s::int[], %s::bigint[], %s::float8[]) AS a(b, t, u) "
+            "ON CONFLICT (device_id, boot_id) DO NOTHING RETURNING boot_id",
+            (device_id, list(first), [t for t, _ in first.values()], [u for _, u in first.values()]),
         )
+        new = {int(b) for (b,) in await cur.fetchall()}
     undated: set[int] = set()
     for table in tables_of(r).values():
         if len(table):
             undated.update(int(b) for b in np.unique(table["boot_id"][~np.isfinite(table["utc"])]))
     if not undated:
-        return
+        return new
     await cur.execute(
         "SELECT boot_id, ticks, utc FROM boot_anchors WHERE device_id = %s AND boot_id = ANY(%s)",
         (device_id, sorted(undated)),
@@ -121,6 +127,7 @@ async def _anchor(cur: AsyncCursor[Any], device_id: str, r: Readings) -> None:
             if rows.any():
                 delta_ms = table["ticks"][rows].astype(np.int64) - int(ticks)
                 table["utc"][rows] = float(utc) + delta_ms / 1000.0
+    return new
 
 
 def _json_row(row: Any) -> str:
@@ -209,12 +216,51 @@ async def _copy_health(cur: AsyncCursor[Any], device_id: str, table: Table) -> N
 async def write_readings(
     cur: AsyncCursor[Any], device_id: str, blocks: list[Block], received_at: datetime
 ) -> None:
+    """Decode, date, filter and store the readings of newly arrived ``blocks``.
+
+    When these blocks bring the first time anchor of a boot, readings of that boot quarantined
+    earlier as undated (they arrived first: a van uploading at the depot before its first fix) are
+    taken out of quarantine, dated and stored.
+    """
+    new_boots = await _process(cur, device_id, blocks, received_at, record_decode_errors=True)
+    if new_boots:
+        await _redate(cur, device_id, new_boots, received_at)
+
+
+async def _redate(cur: AsyncCursor[Any], device_id: str, boots: set[int], received_at: datetime) -> None:
+    await cur.execute(
+        "WITH d AS (DELETE FROM quarantine WHERE device_id = %s AND reason = 'no_time' AND boot_id = ANY(%s) "
+        "RETURNING seq) SELECT DISTINCT seq FROM d ORDER BY seq",
+        (device_id, sorted(boots)),
+    )
+    seqs = [int(s) for (s,) in await cur.fetchall()]
+    if not seqs:
+        return
+    wanted = set(seqs)
+    await cur.execute(
+        "SELECT blocks FROM raw_runs WHERE device_id = %s AND first_seq <= %s AND last_seq >= %s "
+        "ORDER BY first_seq",
+        (device_id, seqs[-1], seqs[0]),
+    )
+    blocks = [b for (raw,) in await cur.fetchall() for b in parse_blocks(bytes(raw)) if b.seq in wanted]
+    metrics.REDATED_BLOCKS.inc(len(blocks))
+    await _process(cur, device_id, blocks, received_at, record_decode_errors=False)
+
+
+async def _process(
+    cur: AsyncCursor[Any],
+    device_id: str,
+    blocks: list[Block],
+    received_at: datetime,
+    *,
+    record_decode_errors: bool,
+) -> set[int]:
     r = decode_blocks(blocks)
-    await _anchor(cur, device_id, r)
+    new_boots = await _anchor(cur, device_id, r)
     quarantined: list[tuple[str, str, Any]] = []
-    for err in r.errors:
-        metrics.DECODE_ERRORS.labels(err.reason).inc()
-    if r.errors:
+    if r.errors and record_decode_errors:
+        for err in r.errors:
+            metrics.DECODE_ERRORS.labels(err.reason).inc()
         errors = np.zeros(
             len(r.errors), [("seq", "u4"), ("boot_id", "i4"), ("offset", "u4"), ("skipped_bytes", "u4")]
         )
@@ -236,3 +282,4 @@ async def write_readings(
         else:
             await _copy_kind(cur, device_id, kind, good)
     await _quarantine(cur, device_id, received_at, quarantined)
+    return new_boots

@@ -23,6 +23,10 @@ READINGS = Counter("facteur_ingest_readings_total", "Readings stored, by kind", 
 QUARANTINED = Counter(
     "facteur_ingest_quarantined_total", "Readings quarantined, by kind and reason", ["kind", "reason"]
 )
+REDATED_BLOCKS = Counter(
+    "facteur_ingest_redated_blocks_total",
+    "Blocks taken out of quarantine when their boot's time anchor arrived",
+)
 DECODE_ERRORS = Counter(
     "facteur_ingest_decode_errors_total", "Records the decoder could not read", ["reason"]
 )

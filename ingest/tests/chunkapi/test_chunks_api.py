@@ -69,13 +69,16 @@ def test_a_gap_is_filled_later(ingest_service: IngestService) -> None:
     post(ingest_service, token, build_chunk(device, key, blocks[0:2]), CHUNK_MEDIA_TYPE)
     r = post(ingest_service, token, build_chunk(device, key, blocks), CHUNK_MEDIA_TYPE)
     assert (r.json()["accepted"], r.json()["duplicate"]) == (4, 5)
-    # Blocks 6..8 came before the boot's time anchor (block 0): quarantined as undated, not lost.
-    assert stored(ingest_service, device)[:3] == (9, 9, 60)
+    # Blocks 6..8 came before the boot's time anchor (block 0): quarantined as undated until it
+    # arrived, then dated and stored.
+    assert stored(ingest_service, device)[:3] == (9, 9, 90)
     with psycopg.connect(ingest_service.database_url) as conn:
-        q = conn.execute(
-            "SELECT reason, count(*) FROM quarantine WHERE device_id = %s GROUP BY 1", (device,)
+        q = conn.execute("SELECT count(*) FROM quarantine WHERE device_id = %s", (device,)).fetchone()
+        times = conn.execute(
+            "SELECT extract(epoch FROM time)::float8 FROM track WHERE device_id = %s ORDER BY time", (device,)
         ).fetchall()
-    assert q == [("no_time", 30)]
+    assert q == (0,)
+    assert [t - times[0][0] for (t,) in times] == [float(i) for i in range(90)]
 
 
 def test_readings_are_decoded_dated_and_copied(ingest_service: IngestService) -> None:
