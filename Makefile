@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help bootstrap system timescaledb micropython venv run test test-long lint typecheck \
         firmware-check pytest bench db-start db-stop db-status clean distclean \
-        firmware-venv firmware-typecheck firmware-build flash provision
+        firmware-venv firmware-typecheck firmware-build flash provision dashboard-assets
 
 help:
 	@echo "make run        start facteur on its embedded defaults (private TimescaleDB, ingest service)"
@@ -30,7 +30,7 @@ help:
 
 ## ---- bootstrap -------------------------------------------------------------------------
 
-bootstrap: system timescaledb micropython venv
+bootstrap: system timescaledb micropython venv dashboard-assets
 
 system:
 	@$(BOOT)/system-packages.sh
@@ -40,6 +40,10 @@ timescaledb: system
 
 micropython: system
 	@$(BOOT)/micropython.sh $(MICROPYTHON_VERSION) $(MPY)
+
+# MapLibre GL (served by the dashboard) and playwright-core (its browser test), from npm.
+dashboard-assets: system
+	@$(BOOT)/dashboard-assets.sh $(CURDIR)/$(CACHE)/npm
 
 venv: $(VENV)/.installed
 	@ln -sf $(CURDIR)/$(MPY)/bin/micropython $(VENV)/bin/micropython
@@ -116,7 +120,7 @@ provision: venv firmware-venv
 	  --gateway "$(GATEWAY)" --out $(CACHE)/provision-$(DEVICE).json
 	@$(FW_VENV)/bin/mpremote connect $(PORT) fs cp $(CACHE)/provision-$(DEVICE).json :/provision.json
 
-pytest: venv micropython timescaledb
+pytest: venv micropython timescaledb dashboard-assets
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap

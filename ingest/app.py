@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from ingest import localdb
+from ingest import dashboard, localdb
 from ingest.api import errors
 from ingest.api.routes import chunks, exports, fleet, health, metrics, registry, replay, segments, tiles
 from ingest.chunks.readings import write_readings
@@ -64,4 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(replay.router)
     app.include_router(fleet.router)
+    dashboard.mount(app)
     return app

@@ -80,6 +80,9 @@ INDICATORS: dict[str, Indicator] = {
 
 PERIODS = ("day", "week", "month")
 
+#: Published only from ``air_min_days`` days on (grey "not enough data" before).
+AIR = ("pm25", "pm10", "co2", "temperature")
+
 #: Combined indicators per segment for one period kind and range: parameters
 #: (period, from, to) — from/to may be NULL for an open end.
 SEGMENT_SQL = (
@@ -117,6 +120,7 @@ def legend() -> list[dict[str, object]]:
             "stops": list(i.stops),
             "higher_is_better": i.higher_is_better,
             "decimals": i.decimals,
+            "air": i.name in AIR,
         }
         for i in INDICATORS.values()
     ]

@@ -12,7 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from ingest.indicators.catalog import INDICATORS, PERIODS, SEGMENT_SQL
+from ingest.indicators.catalog import AIR, INDICATORS, PERIODS, SEGMENT_SQL
 from ingest.indicators.priority import IRI_FAIR, PM25_GUIDELINE, SegmentSummary, rank
 
 #: Bounding boxes larger than this (degrees²) are refused: the answer would not be bounded.
@@ -110,16 +110,22 @@ async def segment_detail(conn: AsyncConnection[Any], segment_id: int, rng: Range
         row = await cur.fetchone()
         if row is None:
             return None
-        names = ", ".join(
-            ["period_start", *INDICATORS, "days", "iri_confidence", "air_days", "last_measured"]
-        )
-        # The series is per day over the range (whatever period the map shows), for the chart.
+        # The series is per day over the range (whatever period the map shows), for the chart. Air
+        # values per day are the median of that day's passes: not enough days to publish, but
+        # what a chart of one segment needs.
+        cols = ", ".join(f"i.{n}" for n in INDICATORS if n not in AIR)
+        air = ", ".join(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY p.{n}) AS {n}" for n in AIR)
         await cur.execute(
-            f"SELECT {names} FROM segment_indicators WHERE segment_id = %(id)s AND period = 'day'"
-            " AND (%(from)s::date IS NULL OR period_start >= %(from)s::date)"
-            " AND (%(to)s::date IS NULL OR period_start < %(to)s::date + CASE %(period)s"
+            f"SELECT i.period_start, {cols}, d.*, i.days, i.iri_confidence, i.last_measured"
+            " FROM segment_indicators i LEFT JOIN LATERAL ("
+            f" SELECT {air} FROM segment_passes p WHERE p.segment_id = i.segment_id"
+            " AND p.start_time >= i.period_start::timestamp AT TIME ZONE 'UTC'"
+            " AND p.start_time < (i.period_start + 1)::timestamp AT TIME ZONE 'UTC') d ON true"
+            " WHERE i.segment_id = %(id)s AND i.period = 'day'"
+            " AND (%(from)s::date IS NULL OR i.period_start >= %(from)s::date)"
+            " AND (%(to)s::date IS NULL OR i.period_start < %(to)s::date + CASE %(period)s"
             " WHEN 'day' THEN 1 WHEN 'week' THEN 7 ELSE 31 END)"
-            " ORDER BY period_start",
+            " ORDER BY i.period_start",
             {**rng.params(), "id": segment_id},
         )
         series = [_clean(r) for r in await cur.fetchall()]
@@ -132,6 +138,7 @@ async def segment_detail(conn: AsyncConnection[Any], segment_id: int, rng: Range
         )
         clusters = [_clean(r) for r in await cur.fetchall()]
     detail = _clean(row)
+    detail["sid"] = str(segment_id)
     detail["geometry"] = json.loads(row["geometry"])
     detail["series"] = series
     detail["pothole_clusters"] = clusters
@@ -173,6 +180,7 @@ async def priority_list(
     for rank_no, entry in enumerate(rank(summaries, limit), start=1):
         r = rows[entry.segment_id]
         item = asdict(entry)
+        item["sid"] = str(entry.segment_id)  # 63-bit ids do not survive JavaScript numbers
         item["rank"] = rank_no
         item.update(
             {k: _clean({k: r[k]})[k] for k in ("passes", "iri", "potholes", "pm25", "lon", "lat")},
@@ -195,3 +203,16 @@ async def period_bounds(conn: AsyncConnection[Any]) -> dict[str, dict[str, str |
             "last": last.isoformat() if last else None,
         }
     return out
+
+
+async def data_extent(conn: AsyncConnection[Any]) -> list[float] | None:
+    """[west, south, east, north] of the segments with indicators, None without any."""
+    cur = await conn.execute(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e"
+        " FROM road_segments WHERE segment_id IN (SELECT segment_id FROM segment_indicators"
+        " WHERE period = 'month')) x"
+    )
+    row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return [round(float(v), 6) for v in row]

@@ -3,6 +3,7 @@ time-ordered points (raw fix and matched position, segment, speed, roughness) fo
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -13,6 +14,9 @@ from ingest.api.deps import PoolDep
 from ingest.api.errors import ApiError
 
 router = APIRouter(prefix="/v1/replay", tags=["replay"])
+
+JUMP_S = 30.0
+JUMP_M = 60.0
 
 DayQuery = Annotated[date, Query(description="UTC day, YYYY-MM-DD")]
 
@@ -67,11 +71,30 @@ async def trace(
         raise ApiError(404, "not_found", f"no matched track for {device_id} on {day}")
     cols = ("t", "lon", "lat", "segment_id", "matched", "confidence", "speed", "norm")
     points = {c: [r[c] if not isinstance(r[c], float) else round(r[c], 6) for r in rows] for c in cols}
-    coords = [[r["lon"], r["lat"]] for r in rows if r["matched"] and r["lon"] is not None]
     return {
         "device_id": device_id,
         "day": day.isoformat(),
         "n": len(rows),
         "points": points,
-        "line": {"type": "LineString", "coordinates": coords},
+        "line": _pieces(
+            [(r["t"], r["lon"], r["lat"]) for r in rows if r["matched"] and r["lon"] is not None]
+        ),
     }
+
+
+def _pieces(points: list[tuple[float, float, float]]) -> dict[str, Any]:
+    """The matched points as a MultiLineString, broken where the van jumps (a gap in time or more
+    than ``JUMP_M`` between consecutive points), so replay never draws straight lines over blocks."""
+    lines: list[list[list[float]]] = []
+    prev: tuple[float, float, float] | None = None
+    for t, lon, lat in points:
+        if prev is None or t - prev[0] > JUMP_S or _metres(prev[1], prev[2], lon, lat) > JUMP_M:
+            lines.append([])
+        lines[-1].append([lon, lat])
+        prev = (t, lon, lat)
+    return {"type": "MultiLineString", "coordinates": [ln for ln in lines if len(ln) > 1]}
+
+
+def _metres(lon0: float, lat0: float, lon1: float, lat1: float) -> float:
+    k = 111_320.0
+    return math.hypot((lon1 - lon0) * k * math.cos(math.radians(lat0)), (lat1 - lat0) * k)

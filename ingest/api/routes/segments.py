@@ -73,7 +73,8 @@ assert set(IndicatorName.__args__) == set(catalog.INDICATORS)  # type: ignore[at
 async def indicators(pool: PoolDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         periods = await queries.period_bounds(conn)
-    return {"indicators": catalog.legend(), "periods": periods}
+        extent = await queries.data_extent(conn)
+    return {"indicators": catalog.legend(), "periods": periods, "extent": extent}
 
 
 @router.get(

@@ -1,6 +1,7 @@
 """Vector tiles (Mapbox Vector Tile) of the segments and their indicators, made by PostGIS
 (``ST_AsMVT``), layer ``segments``: every indicator is a property (absent where there is no data),
-so a map switches indicator by restyling, without fetching tiles again."""
+so a map switches indicator by restyling, without fetching tiles again. ``sid`` is the segment id as
+text: ids use 63 bits and JavaScript numbers hold 53."""
 
 from __future__ import annotations
 
@@ -23,14 +24,14 @@ _COLUMNS = ", ".join(f"s.{c}" for c in PROPERTY_NAMES if c not in ("segment_id",
 TILE_SQL = (
     f"WITH s AS ({SEGMENT_SQL}), env AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS e),"
     " t AS ("
-    "  SELECT r.segment_id, r.name, r.road_class, "
+    "  SELECT r.segment_id::text AS sid, r.name, r.road_class, "
     + _COLUMNS
     + ", extract(epoch FROM s.last_measured)::bigint AS last_measured,"
     "  ST_AsMVTGeom(ST_Transform(r.geom, 3857), env.e, 4096, 64, true) AS geom"
     "  FROM road_segments r CROSS JOIN env LEFT JOIN s USING (segment_id)"
     "  WHERE r.geom && ST_Transform(env.e, 4326)"
     " )"
-    " SELECT ST_AsMVT(t, 'segments', 4096, 'geom', 'segment_id') FROM t WHERE geom IS NOT NULL"
+    " SELECT ST_AsMVT(t, 'segments', 4096, 'geom') FROM t WHERE geom IS NOT NULL"
 )
 
 

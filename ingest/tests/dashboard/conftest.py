@@ -1,0 +1,3 @@
+from ingest.tests.indicators.city import city
+
+__all__ = ["city"]
