@@ -18,36 +18,47 @@ from ingest.filters.rules import EARLIEST_UTC
 from ingest.records.decode import TRACK_DTYPE
 
 
-def test_limiter_queues_then_refuses() -> None:
-    async def scenario() -> list[str]:
-        limiter = WriteLimiter(slots=1, max_waiting=1, wait_seconds=0.2)
-        events: list[str] = []
-        release = asyncio.Event()
+async def _limiter_scenario(wait_seconds: float) -> list[str]:
+    limiter = WriteLimiter(slots=1, max_waiting=1, wait_seconds=wait_seconds)
+    events: list[str] = []
+    release = asyncio.Event()
+    holding = asyncio.Event()
 
-        async def holder() -> None:
+    async def holder() -> None:
+        async with limiter.slot():
+            events.append("held")
+            holding.set()
+            await release.wait()
+
+    async def waiter(name: str) -> None:
+        try:
             async with limiter.slot():
-                events.append("held")
-                await release.wait()
+                events.append(f"{name} got")
+        except SaturatedError as exc:
+            events.append(f"{name} {exc.reason}")
 
-        async def waiter(name: str) -> None:
-            try:
-                async with limiter.slot():
-                    events.append(f"{name} got")
-            except SaturatedError as exc:
-                events.append(f"{name} {exc.reason}")
-
-        task = asyncio.create_task(holder())
-        await asyncio.sleep(0.01)
-        w1 = asyncio.create_task(waiter("w1"))
-        await asyncio.sleep(0.01)
-        await waiter("w2")  # the one waiting place is taken
-        await w1  # times out after 0.2 s
+    task = asyncio.create_task(holder())
+    await holding.wait()
+    w1 = asyncio.create_task(waiter("w1"))
+    while limiter.waiting == 0 and not w1.done():
+        await asyncio.sleep(0)
+    await waiter("w2")  # the one waiting place is taken (or w1 already gave up)
+    if wait_seconds > 1:
         release.set()
-        await task
-        await waiter("w3")
-        return events
+    await w1
+    release.set()
+    await task
+    await waiter("w3")
+    return events
 
-    assert asyncio.run(scenario()) == ["held", "w2 queue_full", "w1 wait_timeout", "w3 got"]
+
+def test_limiter_queues_then_refuses() -> None:
+    assert asyncio.run(_limiter_scenario(30.0)) == ["held", "w2 queue_full", "w1 got", "w3 got"]
+
+
+def test_limiter_gives_up_after_its_wait() -> None:
+    events = asyncio.run(_limiter_scenario(0.05))
+    assert events[0] == "held" and "w1 wait_timeout" in events and events[-1] == "w3 got"
 
 
 def test_copy_body_round_trips_with_nulls(database_url: str) -> None:
