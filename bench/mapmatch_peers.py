@@ -7,11 +7,9 @@ fixes it matched. Peers are imported lazily: they are in the ``bench`` optional 
 
 from __future__ import annotations
 
+import itertools
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +41,7 @@ class FastmmPeer:
     name = "fastmm"
 
     def __init__(self, net: RoadNetwork, delta: float = 3000.0) -> None:
-        import fastmm  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
+        import fastmm  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
         self._fastmm = fastmm
         network = fastmm.Network()
@@ -92,6 +90,111 @@ class FastmmPeer:
         return PeerMatch(path_edges=_dedupe(edges), matched=matched)
 
 
+class MappymatchPeer:
+    """mappymatch's LCSS matcher on a networkx graph of our edges (EPSG:3857, as it requires)."""
+
+    name = "mappymatch"
+
+    def __init__(self, net: RoadNetwork) -> None:
+        import networkx as nx  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+        from mappymatch.maps.nx.nx_map import NxMap  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+        from mappymatch.matchers.lcss.lcss import LCSSMatcher  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+        from mappymatch.utils.crs import XY_CRS  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+        from shapely.geometry import LineString  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+
+        self.net = net
+        g = nx.MultiDiGraph()
+        lon, lat = net.to_lonlat(net.geom_xy[:, 0], net.geom_xy[:, 1])
+        mx, my = _web_mercator(lon, lat)
+        for e in range(net.n_edges):
+            lo, hi = int(net.edge_geom_offsets[e]), int(net.edge_geom_offsets[e + 1])
+            g.add_edge(
+                int(net.edge_from[e]),
+                int(net.edge_to[e]),
+                key=e,
+                geometry=LineString(np.column_stack([mx[lo:hi], my[lo:hi]])),
+                kilometers=float(net.edge_length[e]) / 1000.0,
+                minutes=float(net.edge_length[e]) / 1000.0 / float(net.edge_maxspeed[e]) * 60.0,
+            )
+        g.graph["crs"] = XY_CRS
+        self.matcher = LCSSMatcher(NxMap(g))
+
+    def match(self, t: Float, xy: Float, sigma: float) -> PeerMatch:
+        import geopandas as gpd  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+        from mappymatch.constructs.trace import Trace as MTrace  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+        from mappymatch.utils.crs import XY_CRS  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+
+        lon, lat = self.net.to_lonlat(xy[:, 0], xy[:, 1])
+        mx, my = _web_mercator(lon, lat)
+        frame = gpd.GeoDataFrame(geometry=gpd.points_from_xy(mx, my), crs=XY_CRS)
+        result = self.matcher.match_trace(MTrace(frame))
+        matched = np.array([m.road is not None for m in result.matches], dtype=np.bool_)
+        if len(matched) != len(t):
+            matched = np.resize(matched, len(t))
+        path = [int(r.road_id.key) for r in (result.path or [])]
+        return PeerMatch(path_edges=_dedupe(path), matched=matched)
+
+
+class LeuvenPeer:
+    """leuvenmapmatching's DistanceMatcher on an in-memory map of our edge polylines."""
+
+    name = "leuvenmapmatching"
+
+    def __init__(self, net: RoadNetwork) -> None:
+        from leuvenmapmatching.map.inmem import InMemMap  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+
+        self.net = net
+        m = InMemMap("facteur", use_latlon=False, use_rtree=False, index_edges=True)
+        self.piece_edge: dict[tuple[int, int], int] = {}
+        n = net.n_nodes
+        for v in range(n):
+            m.add_node(v, (float(net.node_xy[v, 1]), float(net.node_xy[v, 0])))
+        next_id = n
+        for e in range(net.n_edges):
+            geom = net.edge_geometry(e)
+            ids = [int(net.edge_from[e])]
+            for y_x in geom[1:-1]:
+                m.add_node(next_id, (float(y_x[1]), float(y_x[0])))
+                ids.append(next_id)
+                next_id += 1
+            ids.append(int(net.edge_to[e]))
+            for u, v in itertools.pairwise(ids):
+                m.add_edge(u, v)
+                self.piece_edge.setdefault((u, v), e)
+        self.map = m
+
+    def match(self, t: Float, xy: Float, sigma: float, radius: float = 50.0) -> PeerMatch:
+        from leuvenmapmatching.matcher.distance import DistanceMatcher  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
+
+        matcher = DistanceMatcher(
+            self.map,
+            max_dist=radius,
+            obs_noise=sigma,
+            obs_noise_ne=2 * sigma,
+            non_emitting_states=True,
+            max_lattice_width=8,
+            dist_noise=sigma,
+        )
+        path = [(float(y), float(x)) for x, y in xy]
+        matcher.match(path)
+        matched = np.zeros(len(t), dtype=np.bool_)
+        edges: list[int] = []
+        for state in matcher.lattice_best or []:
+            if state.obs_ne == 0:
+                matched[state.obs] = True
+            e = self.piece_edge.get((state.edge_m.l1, state.edge_m.l2))
+            if e is not None:
+                edges.append(e)
+        return PeerMatch(path_edges=_dedupe(edges), matched=matched)
+
+
+def _web_mercator(lon: Float, lat: Float) -> tuple[Float, Float]:
+    r = 6_378_137.0
+    x = np.deg2rad(lon) * r
+    y = np.log(np.tan(np.pi / 4 + np.deg2rad(lat) / 2)) * r
+    return x, y
+
+
 def peers_available() -> dict[str, bool]:
     out = {}
     for mod in ("fastmm", "mappymatch", "leuvenmapmatching"):
@@ -101,6 +204,3 @@ def peers_available() -> dict[str, bool]:
         except ImportError:
             out[mod] = False
     return out
-
-
-_ = (Sequence, Path, Any)

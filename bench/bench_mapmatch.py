@@ -1,0 +1,225 @@
+"""Map-matching benchmark: facteur's matcher against fastmm, mappymatch and leuvenmapmatching.
+
+Traces with ground truth (:mod:`bench.mapmatch_truth`) on the Helsinki and Monaco extracts at
+1 Hz with sigma 5 m and 10 m and at 10 s and 30 s intervals, plus a city-scale synthetic grid
+(about 209,000 directed edges) for scaling. Per set: fixes per second on one core (one-time
+route-table builds excluded for every matcher), matched share, splits of continuous traces, and
+Newson & Krumm's route mismatch. fastmm is tuned per set over a small grid and its best result
+is kept; the slow pure-Python peers run on the first few traces of each set, and facteur is
+scored on the same subset next to them.
+
+    make bench BENCH_ARGS=mapmatch
+    FACTEUR_BENCH_TRACES=20 python -m bench mapmatch     # a quicker run
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.mapmatch_peers import FastmmPeer, LeuvenPeer, MappymatchPeer
+from bench.mapmatch_scoring import Score, score
+from bench.mapmatch_synthetic import synthetic_grid_pbf
+from bench.mapmatch_truth import TruthTrace, truth_trace
+from ingest.mapmatch import MapMatcher, MatchParams, Trace
+from ingest.roadnet import RoadNetwork, helsinki_pbf, load_network, monaco_pbf
+
+
+@dataclass(frozen=True)
+class TraceSet:
+    network: str
+    sigma: float
+    interval_s: float
+    traces: int
+    length_m: float
+
+    @property
+    def label(self) -> str:
+        rate = "1 Hz" if self.interval_s == 1 else f"{self.interval_s:.0f} s"
+        return f"{self.network} σ{self.sigma:.0f} {rate}"
+
+
+def _sets(n: int) -> list[TraceSet]:
+    out = []
+    for network in ("helsinki", "monaco"):
+        out += [
+            TraceSet(network, 5.0, 1.0, n, 3000.0),
+            TraceSet(network, 10.0, 1.0, n, 3000.0),
+            TraceSet(network, 10.0, 10.0, n, 3000.0),
+            TraceSet(network, 10.0, 30.0, n, 3000.0),
+        ]
+    out.append(TraceSet("synthetic", 10.0, 1.0, 5 * n, 4000.0))
+    return out
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """Silence a peer's own logging, including C++ writes straight to file descriptors 1 and 2."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
+def _run_facteur(matcher: MapMatcher, truths: Sequence[TruthTrace]) -> Score:
+    traces = [Trace(t=x.t, xy=x.xy) for x in truths]
+    matcher.match(traces[0])  # warm caches, not timed
+    start = time.perf_counter()
+    results = matcher.match_many(traces)
+    seconds = time.perf_counter() - start
+    splits = sum(int(r.chain_start.sum()) - 1 for r in results if r.chain_start.any())
+    return score(
+        matcher.net,
+        "facteur",
+        truths=[x.route for x in truths],
+        paths=[r.path_edges for r in results],
+        matched=[r.matched for r in results],
+        seconds=seconds,
+        splits=splits,
+    )
+
+
+def _run_fastmm(peer: FastmmPeer, net: RoadNetwork, truths: Sequence[TruthTrace], sigma: float) -> Score:
+    best: Score | None = None
+    for gps_error in (sigma, 1.5 * sigma):
+        for reverse in (0.0, 2 * sigma, 5 * sigma):
+            start = time.perf_counter()
+            out = [
+                peer.match(x.t, x.xy, gps_error, reverse_tolerance=reverse, radius=max(50.0, 4 * sigma))
+                for x in truths
+            ]
+            seconds = time.perf_counter() - start
+            s = score(
+                net,
+                "fastmm (tuned)",
+                truths=[x.route for x in truths],
+                paths=[o.path_edges for o in out],
+                matched=[o.matched for o in out],
+                seconds=seconds,
+                splits=0,
+                note=f"gps_error={gps_error:g} reverse_tolerance={reverse:g}",
+            )
+            if best is None or s.route_mismatch < best.route_mismatch:
+                best = s
+    assert best is not None
+    return best
+
+
+def _run_slow_peer(
+    name: str, peer: LeuvenPeer | MappymatchPeer, sigma: float, net: RoadNetwork, truths: Sequence[TruthTrace]
+) -> Score:
+    start = time.perf_counter()
+    try:
+        out = []
+        for x in truths:
+            with _silenced():
+                out.append(peer.match(x.t, x.xy, sigma))
+    except Exception as exc:  # a peer failing is a result, not a crash of the benchmark
+        return Score(name, len(truths), 0, 0.0, 0.0, float("nan"), 0, note=f"failed: {exc!r}"[:80])
+    seconds = time.perf_counter() - start
+    return score(
+        net,
+        name,
+        truths=[x.route for x in truths],
+        paths=[o.path_edges for o in out],
+        matched=[o.matched for o in out],
+        seconds=seconds,
+        splits=0,
+    )
+
+
+def _print(label: str, rows: Sequence[Score], reference: Score | None = None) -> None:
+    for r in rows:
+        ratio = ""
+        if reference is not None and r is not reference and r.fixes:
+            ratio = (
+                f"  mismatch ×{r.route_mismatch / max(reference.route_mismatch, 1e-9):.2f}"
+                f"  speed ×{r.fixes_per_second / reference.fixes_per_second:.3f}"
+            )
+        print(
+            f"{label:<22} {r.matcher:<22} {r.traces:>4} {r.fixes:>7} {r.fixes_per_second:>10.0f} "
+            f"{100 * r.matched_share:>8.2f} {r.splits:>6} {100 * r.route_mismatch:>9.2f}{ratio}"
+            + (f"  [{r.note}]" if r.note else ""),
+            flush=True,
+        )
+
+
+def main() -> int:
+    for name in ("", "be.kuleuven.cs.dtai.mapmatching"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    n = int(os.environ.get("FACTEUR_BENCH_TRACES", "60"))
+    n_slow = int(os.environ.get("FACTEUR_BENCH_SLOW_TRACES", "4"))
+    loaders = {"helsinki": helsinki_pbf, "monaco": monaco_pbf, "synthetic": synthetic_grid_pbf}
+    networks: dict[str, RoadNetwork] = {}
+    print(
+        f"{'set':<22} {'matcher':<22} {'n':>4} {'fixes':>7} {'fixes/s':>10} {'matched%':>8} "
+        f"{'splits':>6} {'mismatch%':>9}  (ratios: peer / facteur)"
+    )
+    verdicts: list[str] = []
+    for ts in _sets(n):
+        if ts.network not in networks:
+            start = time.perf_counter()
+            networks[ts.network] = load_network(loaders[ts.network]())
+            print(
+                f"# {ts.network}: {networks[ts.network].n_edges} directed edges, "
+                f"loaded in {time.perf_counter() - start:.2f} s",
+                flush=True,
+            )
+        net = networks[ts.network]
+        delta = 1000.0 if ts.network == "synthetic" else 3000.0
+        rng = np.random.default_rng(abs(hash((ts.network, ts.sigma, ts.interval_s))) % 2**32)
+        truths = [truth_trace(net, rng, ts.sigma, ts.interval_s, ts.length_m) for _ in range(ts.traces)]
+        matcher = MapMatcher(net, MatchParams(sigma_z=ts.sigma, route_table_delta=delta))
+        ours = _run_facteur(matcher, truths)
+        with _silenced():
+            fast_peer = FastmmPeer(net, delta=delta)
+            fast = _run_fastmm(fast_peer, net, truths, ts.sigma)
+        _print(ts.label, [ours, fast], reference=ours)
+        verdicts.append(
+            f"{ts.label}: mismatch {'≤' if ours.route_mismatch <= fast.route_mismatch else '>'} fastmm "
+            f"({100 * ours.route_mismatch:.2f} % vs {100 * fast.route_mismatch:.2f} %), "
+            f"speed ×{ours.fixes_per_second / fast.fixes_per_second:.2f} of fastmm"
+            + (
+                f", matched {100 * ours.matched_share:.2f} %, splits {ours.splits}"
+                if ts.interval_s == 1
+                else ""
+            )
+        )
+        if ts.network == "synthetic" or n_slow <= 0:
+            continue
+        subset = truths[:n_slow]
+        ours_subset = _run_facteur(matcher, subset)
+        slow: list[Score] = [ours_subset]
+        for peer_name, make in (("leuvenmapmatching", LeuvenPeer), ("mappymatch", MappymatchPeer)):
+            try:
+                peer = make(net)
+            except Exception as exc:
+                slow.append(
+                    Score(peer_name, len(subset), 0, 0.0, 0.0, float("nan"), 0, f"failed: {exc!r}"[:80])
+                )
+                continue
+            slow.append(_run_slow_peer(peer_name, peer, ts.sigma, net, subset))
+        _print(ts.label + " (subset)", slow, reference=ours_subset)
+    print("\nverdict (targets: mismatch ≤ fastmm on every set; ≥ 99.5 % matched at 1 Hz without splits;")
+    print("         throughput ≥ fastmm):")
+    for v in verdicts:
+        print("  " + v)
+    return 0
