@@ -194,3 +194,31 @@ def test_a_gap_is_refused_with_the_seq_to_resend_from(
     status = g.status()
     assert status["backlog_chunks"] == 2
     assert status["forwarder"]["in_window"] is False  # type: ignore[index]
+
+
+def test_the_bandwidth_cap_spaces_batches_out(
+    ingest_service: IngestService, gateways: list[GatewayProcess], tmp_path: Path
+) -> None:
+    depot = "depot-slow-link"
+    device, key = ingest_service.add_device(depot)
+    _, token = ingest_service.add_gateway(depot)
+    chunks = [build_chunk(device, key, synthetic_blocks(10 * i, 10, boot_block=10 * i)) for i in range(4)]
+    rate = 2 * len(chunks[0])  # bytes/s: two chunks a second
+    g = GatewayProcess(
+        tmp_path / "spool",
+        ingest_service.url,
+        token,
+        FACTEUR_GATEWAY_FORWARD_WINDOW=closed_window(),
+        FACTEUR_GATEWAY_BATCH_MAX_CHUNKS="1",
+        FACTEUR_GATEWAY_BANDWIDTH_BYTES_PER_SECOND=str(rate),
+    )
+    gateways.append(g.start())
+    for body in chunks:
+        assert g.upload(body).status_code == 200
+    g.stop()
+    started = time.monotonic()
+    g.start(FACTEUR_GATEWAY_FORWARD_WINDOW="")
+    g.wait_drained()
+    # Four sends of one chunk each, spaced by len/rate: at least 1.5 s after the first.
+    assert time.monotonic() - started >= 1.4
+    assert stored(ingest_service.database_url, device) == (40, 40, 400)
