@@ -16,16 +16,23 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 log = logging.getLogger(__name__)
 
 
-async def drop_old_chunks(pool: AsyncConnectionPool, older_than: timedelta) -> int:
-    """Drop the chunks of every facteur hypertable entirely older than ``older_than``; returns how many."""
+#: The hypertables of what vans sent (migrations 0002-0004); other parts keep their own rules.
+RETAINED = ("track", "potholes", "air", "co2", "coverage", "device_health", "raw_runs", "quarantine")
+
+
+async def drop_old_chunks(
+    pool: AsyncConnectionPool, older_than: timedelta, tables: tuple[str, ...] = RETAINED
+) -> int:
+    """Drop the chunks of ``tables`` entirely older than ``older_than``; returns how many."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT hypertable_schema, hypertable_name FROM timescaledb_information.hypertables "
-            "WHERE hypertable_schema = current_schema()"
+            "WHERE hypertable_schema = current_schema() AND hypertable_name = ANY(%s)",
+            (list(tables),),
         )
-        tables = await cur.fetchall()
+        found = await cur.fetchall()
         dropped = 0
-        for schema, name in tables:
+        for schema, name in found:
             cur = await conn.execute(
                 "SELECT count(*) FROM drop_chunks(format('%%I.%%I', %s::text, %s::text)::regclass, "
                 "older_than => now() - %s::interval)",
@@ -37,11 +44,13 @@ async def drop_old_chunks(pool: AsyncConnectionPool, older_than: timedelta) -> i
 
 
 async def retention_loop(pool: AsyncConnectionPool, older_than: timedelta, every: float = 3600.0) -> None:
+    """Drop old chunks every ``every`` seconds, the first time one period after start-up (so a
+    short-lived worker, or a test, never drops anything)."""
     while True:
+        await asyncio.sleep(every)
         try:
             dropped = await drop_old_chunks(pool, older_than)
             if dropped:
                 log.info("retention: dropped %d chunks older than %s", dropped, older_than)
         except (psycopg.Error, PoolTimeout) as exc:
             log.warning("retention: %s", exc)
-        await asyncio.sleep(every)

@@ -194,3 +194,36 @@ def test_requests_without_a_valid_token_or_body_are_refused(ingest_service: Inge
     assert (r.status_code, r.json()["error"]) == (400, "batch_bad_length")
     r = post(ingest_service, token, b"x" * (8 * 1024 * 1024 + 1))
     assert (r.status_code, r.json()["error"]) == (413, "too_large")
+
+
+def test_retention_drops_whole_old_chunks_only(ingest_service: IngestService) -> None:
+    import asyncio  # noqa: PLC0415
+    from datetime import timedelta  # noqa: PLC0415
+
+    from ingest.core.retention import drop_old_chunks  # noqa: PLC0415
+    from ingest.db import open_pool  # noqa: PLC0415
+
+    device, key = ingest_service.add_device()
+    _, token = ingest_service.add_gateway()
+    old = 1_610_000_000.0  # January 2021: older than any other test's data
+    post(
+        ingest_service,
+        token,
+        build_chunk(device, key, synthetic_blocks(0, 2, start_utc=old)),
+        CHUNK_MEDIA_TYPE,
+    )
+
+    async def run() -> int:
+        pool = await open_pool(ingest_service.database_url, 2)
+        try:
+            return await drop_old_chunks(pool, timedelta(days=4 * 365))
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) >= 1
+    with psycopg.connect(ingest_service.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM track WHERE device_id = %s", (device,)).fetchone() == (0,)
+        # The record of what arrived stays: a replay of the old chunk is still a no-op.
+        assert conn.execute(
+            "SELECT count(*) FROM chunk_ranges WHERE device_id = %s", (device,)
+        ).fetchone() == (1,)
