@@ -65,10 +65,11 @@ class AccelSource:
         self.car = QuarterCar(cfg.rate_hz, suspension)
         self.to_sensor = mount_matrix(*cfg.mount_rpy_deg).T
         self._rng = np.random.default_rng(cfg.seed)
-        self._block = int(cfg.rate_hz)  # one second per block
+        self._block = int(4 * cfg.rate_hz)  # four seconds per block
         self._first = 0  # index of the first kept internal sample
         self._kept: FloatArray = np.zeros((0, 3))
         self._next_index = 0  # index of the next internal sample to generate
+        self._csum: FloatArray = np.zeros((1, 3))
 
     def wheel_height(self, s: npt.ArrayLike) -> FloatArray:
         x = np.clip(np.asarray(s, dtype=np.float64) / self.profile.dx, 0, len(self._wheel) - 1)
@@ -76,22 +77,29 @@ class AccelSource:
 
     def vehicle_frame(self, t: FloatArray) -> FloatArray:
         """Specific force in the vehicle frame (m/s²), noise-free, advancing the quarter-car."""
-        truth = self.traj.sample(t)
-        vertical = self.car.step(self.wheel_height(truth.s))
-        ahead = self.traj.sample(t + 0.25).heading
-        behind = self.traj.sample(t - 0.25).heading
+        s, speed, accel = self.traj.kinematics(t)
+        vertical = self.car.step(self.wheel_height(s))
+        ahead = self.traj.heading_at_time(t + 0.25)
+        behind = self.traj.heading_at_time(t - 0.25)
         yaw_ccw = -(((ahead - behind) + np.pi) % (2 * np.pi) - np.pi) / 0.5
-        lateral = truth.speed * yaw_ccw
-        return np.stack([truth.accel, lateral, G + vertical], axis=1)
+        lateral = speed * yaw_ccw
+        return np.stack([accel, lateral, G + vertical], axis=1)
 
-    def _generate_until(self, t: float) -> None:
+    def _generate_until(self, t: float, oldest: float) -> None:
         rate = self.cfg.rate_hz
+        oldest_index = int(np.floor((oldest - 1.0) * rate))
         need = int(np.floor(t * rate)) + 1
+        if self._next_index >= need:
+            return
         while self._next_index < need:
             idx = np.arange(self._next_index, self._next_index + self._block)
-            block = self.vehicle_frame(idx / rate)
-            self._kept = np.concatenate([self._kept, block])
+            sensor = self.vehicle_frame(idx / rate) @ self.to_sensor.T / G
+            # Requests move forward in time: keep one period (≤ 1 s) before the oldest one asked for.
+            keep_from = max(0, min(len(self._kept) - self._block, oldest_index - self._first))
+            self._kept = np.concatenate([self._kept[keep_from:], sensor])
+            self._first += keep_from
             self._next_index += self._block
+        self._csum = np.concatenate([np.zeros((1, 3)), np.cumsum(self._kept, axis=0)])
 
     def output(self, times: npt.ArrayLike, odr_hz: float = 100.0) -> FloatArray:
         """Chip output (g, sensor frame) at ``times`` (ascending): mean of each period, plus noise."""
@@ -99,19 +107,10 @@ class AccelSource:
         if len(t) == 0:
             return np.zeros((0, 3))
         rate = self.cfg.rate_hz
-        self._generate_until(float(t[-1]))
+        self._generate_until(float(t[-1]), float(t[0]))
         per = max(1, round(rate / odr_hz))
-        end = np.floor(t * rate + 1e-9).astype(np.int64) - self._first + 1
+        end = np.clip(np.floor(t * rate + 1e-9).astype(np.int64) - self._first + 1, 1, len(self._kept))
         start = np.maximum(end - per, 0)
-        csum = np.concatenate([np.zeros((1, 3)), np.cumsum(self._kept, axis=0)])
-        end = np.clip(end, 1, len(self._kept))
-        mean = (csum[end] - csum[start]) / np.maximum(end - start, 1)[:, None]
-        sensor = mean @ self.to_sensor.T / G
-        # Requests move forward in time: keep only the last two seconds for the next one.
-        keep_from = max(0, len(self._kept) - 2 * self._block)
-        if keep_from:
-            self._kept = self._kept[keep_from:]
-            self._first += keep_from
-        return np.asarray(
-            sensor + self._rng.normal(0.0, self.cfg.noise_g, size=sensor.shape), dtype=np.float64
-        )
+        mean = (self._csum[end] - self._csum[start]) / (end - start)[:, None]
+        noise = self._rng.normal(0.0, self.cfg.noise_g, size=mean.shape)
+        return np.asarray(mean + noise, dtype=np.float64)

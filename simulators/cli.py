@@ -75,6 +75,17 @@ def _serve_world(world: World, out: Path, run: str | None, quiet: bool) -> int:
     server = LinkServer()
     port = server.add(world, 0)
     wiring = world.write_wiring(out / "wiring.json", f"127.0.0.1:{port}", out)
+    provision = out / "provision.json"
+    if not provision.exists():  # what the fleet tool would flash: identity, key, depot SSIDs
+        provision.write_text(
+            json.dumps(
+                {
+                    "device_id": world.van.name,
+                    "key_hex": os.urandom(32).hex(),
+                    "depot_ssids": [world.van.wifi.ssid],
+                }
+            )
+        )
     print(f"wiring: {wiring} (link 127.0.0.1:{port}; uarts {', '.join(p.path for p in world.ptys.values())})")
     proc = None
     if run:

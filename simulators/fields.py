@@ -101,10 +101,13 @@ class AirField:
         self.seed = seed
         self.background_pm25 = background_pm25
         self._texture = _Texture(np.random.default_rng(seed), wavelength=800.0)
+        self._days: dict[int, float] = {}
 
     def day_factor(self, t_utc: float) -> float:
         day = int(t_utc // 86_400)
-        return float(np.random.default_rng([self.seed, day]).lognormal(0.0, 0.35))
+        if day not in self._days:
+            self._days[day] = float(np.random.default_rng([self.seed, day]).lognormal(0.0, 0.35))
+        return self._days[day]
 
     def _excess(self, x: FloatArray, y: FloatArray, t_utc: float) -> tuple[FloatArray, FloatArray]:
         d_main, d_int = self.layout.distances(x, y)

@@ -244,6 +244,22 @@ class Trajectory:
             np.interp(s_arr, self.path_s, self.path_xy[:, 1]),
         )
 
+    def kinematics(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Distance, speed and longitudinal acceleration at ``t`` (the cheap part of :meth:`sample`)."""
+        tt = np.clip(t, 0.0, self.duration)
+        s = np.interp(tt, self.knot_t, self.knot_s)
+        k = np.clip(np.searchsorted(self.knot_t, tt, side="right") - 1, 0, len(self.knot_t) - 2)
+        dts = self.knot_t[k + 1] - self.knot_t[k]
+        moving = (self.knot_s[k + 1] > self.knot_s[k]) & (dts > 0)
+        speed = np.where(moving, np.interp(tt, self.knot_t, self.knot_v), 0.0)
+        acc = np.where(dts > 0, (self.knot_v[k + 1] - self.knot_v[k]) / np.where(dts > 0, dts, 1.0), 0.0)
+        return s, speed, acc
+
+    def heading_at_time(self, t: FloatArray) -> FloatArray:
+        seg = self.segment_at(self.distance_at(np.clip(t, 0.0, self.duration)))
+        d = self.path_xy[seg + 1] - self.path_xy[seg]
+        return np.asarray(np.arctan2(d[:, 0], d[:, 1]) % (2 * np.pi), dtype=np.float64)
+
     def sample(self, t: npt.ArrayLike) -> TruthSamples:
         """Truth at times ``t`` (seconds since the start of the trajectory)."""
         tt = np.clip(np.asarray(t, dtype=np.float64), 0.0, self.duration)
