@@ -12,18 +12,24 @@ per-row unique index.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 
 from ingest.chunks.ranges import count, missing_runs
+from ingest.core import metrics
 from ingest.records.envelope import Block, Chunk
 
 #: Writes the decoded readings of newly arrived blocks, inside the storing transaction.
 ReadingsWriter = Callable[[AsyncCursor[Any], str, list[Block], datetime], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 _RAW_COPY = "COPY raw_runs (received_at, device_id, first_seq, last_seq, blocks) FROM STDIN (FORMAT BINARY)"
 _RAW_TYPES = ["timestamptz", "text", "int8", "int8", "bytea"]
@@ -95,5 +101,29 @@ async def store_chunks(
                     new_blocks.append((chunk.device_id, kept))
         if write_readings is not None:
             for device_id, blocks in new_blocks:
-                await write_readings(cur, device_id, blocks, received_at)
+                await _write_readings_or_set_aside(cur, write_readings, device_id, blocks, received_at)
     return outcomes
+
+
+async def _write_readings_or_set_aside(
+    cur: AsyncCursor[Any], write: ReadingsWriter, device_id: str, blocks: list[Block], received_at: datetime
+) -> None:
+    """Run the decode stage in a savepoint. If it fails on these blocks (a bug meeting odd data),
+    the blocks stay archived and their range recorded, the failure is quarantined and counted, and
+    the other chunks of the request go on: one bad chunk must not block a gateway's queue."""
+    try:
+        async with cur.connection.transaction():
+            await write(cur, device_id, blocks, received_at)
+    except psycopg.OperationalError:
+        raise
+    except Exception as exc:
+        log.exception(
+            "decoding %s seq %d..%d failed; blocks kept raw", device_id, blocks[0].seq, blocks[-1].seq
+        )
+        metrics.PIPELINE_ERRORS.labels(type(exc).__name__).inc()
+        detail = json.dumps({"first_seq": blocks[0].seq, "last_seq": blocks[-1].seq, "error": str(exc)[:500]})
+        await cur.execute(
+            "INSERT INTO quarantine (received_at, device_id, kind, reason, seq, boot_id, utc, reading) "
+            "VALUES (%s, %s, 'pipeline', %s, %s, %s, NULL, %s)",
+            (received_at, device_id, type(exc).__name__, blocks[0].seq, blocks[0].boot_id, detail),
+        )

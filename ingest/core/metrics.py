@@ -27,6 +27,11 @@ REDATED_BLOCKS = Counter(
     "facteur_ingest_redated_blocks_total",
     "Blocks taken out of quarantine when their boot's time anchor arrived",
 )
+PIPELINE_ERRORS = Counter(
+    "facteur_ingest_pipeline_errors_total",
+    "Chunks whose decode stage failed (kept raw, quarantined)",
+    ["error"],
+)
 DECODE_ERRORS = Counter(
     "facteur_ingest_decode_errors_total", "Records the decoder could not read", ["reason"]
 )
