@@ -21,6 +21,7 @@ from ingest.chunks.readings import write_readings
 from ingest.core.config import Settings
 from ingest.core.retention import retention_loop
 from ingest.db import open_pool
+from ingest.indicators import worker as indicators_worker
 from ingest.schema import migrate
 
 
@@ -37,9 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retention = asyncio.create_task(
             retention_loop(app.state.pool, timedelta(days=settings.retention_days))
         )
+        indicators = indicators_worker.start(url)
         try:
             yield
         finally:
+            await indicators_worker.stop(indicators)
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention

@@ -69,6 +69,12 @@ def period_end(start: date, period: str) -> date:
     return start.replace(month=start.month + 1)
 
 
+def _ids(rows: list[tuple[Any, ...]], col: int = 0) -> Int:
+    """A bigint column as int64 (segment ids use 63 bits: a float64 column would round them);
+    NULL → −1."""
+    return np.array([-1 if r[col] is None else r[col] for r in rows], dtype=np.int64)
+
+
 def _cols(rows: list[tuple[Any, ...]], n: int) -> list[Float]:
     if not rows:
         return [np.zeros(0) for _ in range(n)]
@@ -107,8 +113,8 @@ def rebuild_passes(
         """,
         (params.min_confidence, *span),
     ).fetchall()
-    t, seg_f, offset, speed, norm, ok = _cols(pts, 6)
-    seg: Int = np.where(ok > 0, seg_f, -1).astype(np.int64)
+    t, _, offset, speed, norm, ok = _cols([(r[0], 0, *r[2:]) for r in pts], 6)
+    seg: Int = np.where(ok > 0, _ids(pts, 1), -1)
     idx = pass_index(t, seg, params.pass_gap_s)
     first, last = bounds(idx)
     k = len(first)
@@ -266,10 +272,10 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
     )
     if not rows:
         return 0
-    cols = _cols(rows, 15)
-    ecols = _cols(ev, 8)
-    sid = cols[0].astype(np.int64)
-    esid = ecols[0].astype(np.int64)
+    cols = _cols([(0, *r[1:]) for r in rows], 15)
+    ecols = _cols([(0, *r[1:]) for r in ev], 8)
+    sid = _ids(rows)
+    esid = _ids(ev)
     out = []
     clusters_out = []
     for s in np.unique(sid):

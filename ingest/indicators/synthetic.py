@@ -26,6 +26,8 @@ import psycopg
 LAT0, LON0 = 60.1700, 24.9300
 M_PER_DEG_LAT = 111_320.0
 SPEED = 8.0
+#: Segment ids as large as the road network's (63-bit hashes), so precision bugs show.
+FIRST_ID = 2**62 + 1000
 
 
 @dataclass
@@ -49,7 +51,7 @@ def _lonlat(x: float, y: float) -> tuple[float, float]:
 def _segments(n: int, spacing: float) -> list[tuple[int, int, tuple[float, float], tuple[float, float], str]]:
     """(segment_id, reverse_id, start xy, end xy, name) of both directions of every street piece."""
     out = []
-    sid = 1000
+    sid = FIRST_ID
     for row in range(n):
         for col in range(n - 1):
             a, b = (col * spacing, row * spacing), ((col + 1) * spacing, row * spacing)
@@ -98,7 +100,7 @@ def seed_city(
             " maxspeed_kmh, length_m, geom) VALUES (%s, %s, 0, 0, %s, %s, 'residential', 30, %s,"
             " ST_SetSRID(ST_MakeLine(ST_MakePoint(%s, %s), ST_MakePoint(%s, %s)), 4326))",
             [
-                (sid, sid // 2, rev, name, spacing_m, *_lonlat(*a), *_lonlat(*b))
+                (sid, (sid - FIRST_ID) // 2, rev, name, spacing_m, *_lonlat(*a), *_lonlat(*b))
                 for sid, rev, a, b, name in segs
             ],
         )
