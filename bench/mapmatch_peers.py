@@ -24,6 +24,7 @@ Int = npt.NDArray[np.int64]
 class PeerMatch:
     path_edges: Int
     matched: npt.NDArray[np.bool_]
+    splits: int = 0
 
 
 def _dedupe(edges: list[int]) -> Int:
@@ -81,13 +82,15 @@ class FastmmPeer:
         )
         matched = np.zeros(len(t), dtype=np.bool_)
         edges: list[int] = []
+        pieces = 0
         for sub in res.subtrajectories:
             if sub.error_code != fm.MatchErrorCode.SUCCESS:
                 continue
+            pieces += 1
             matched[sub.start_index : sub.end_index + 1] = True
             for seg in sub.segments:
                 edges.extend(int(e.edge_id) for e in seg.edges)
-        return PeerMatch(path_edges=_dedupe(edges), matched=matched)
+        return PeerMatch(path_edges=_dedupe(edges), matched=matched, splits=max(pieces - 1, 0))
 
 
 class MappymatchPeer:

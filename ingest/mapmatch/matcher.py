@@ -122,20 +122,25 @@ class MapMatcher:
         restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
         k = p.max_candidates
         transition = np.full((q, k, k), -np.inf, dtype=np.float32)
+        # Only pairs of real candidates are scored (most of the K × K slots are empty).
+        live = cand.edge >= 0
         for lo in range(0, q, chunk):
             hi = min(q, lo + chunk)
-            pr = prev[lo:hi]
+            pairs = live[prev[lo:hi]][:, :, None] & live[lo:hi][:, None, :] & ~restart[lo:hi, None, None]
+            row, i, j = np.nonzero(pairs)
+            row += lo
+            step_gc = gc[row]
             route, kind = route_distances(
                 net,
                 self.table,
-                a=cand.edge[pr][:, :, None],
-                oa=cand.offset[pr][:, :, None],
-                b=cand.edge[lo:hi][:, None, :],
-                ob=cand.offset[lo:hi][:, None, :],
-                gc=gc[lo:hi, None, None],
+                a=cand.edge[prev[row], i],
+                oa=cand.offset[prev[row], i],
+                b=cand.edge[row, j],
+                ob=cand.offset[row, j],
+                gc=step_gc,
                 params=p,
             )
-            transition[lo:hi] = transition_logp(route, kind, gc[lo:hi, None, None], dt[lo:hi, None, None], p)
+            transition[row, i, j] = transition_logp(route, kind, step_gc, dt[row], p)
         emission = emission_logp(cand.distance, p.sigma_z)
         decoded = viterbi(emission, transition, restart, kept_offsets)
         return assemble(

@@ -4,10 +4,10 @@
 parameter                  default    meaning
 =========================  =========  ====================================================================
 ``sigma_z``                5.0 m      GNSS position noise (standard deviation per axis); emission scale
-``beta``                   5.0 m      transition scale: log-prob = -|route − great-circle| / beta
+``beta``                   0 → 2 σ    transition scale: log-prob = -|route − great-circle| / beta
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
 ``search_radius``          50.0 m     candidate edges within this distance of a fix
-``max_candidates``         12         candidate slots per fix, filled street by street (both directions)
+``max_candidates``         20         candidate slots per fix, filled street by street (both directions)
 ``breakage_distance``      2000.0 m   consecutive fixes further apart than this start a new match
 ``max_gap_seconds``        120.0 s    consecutive fixes further apart in time start a new match
 ``gap_seconds``            5.0 s      a time step longer than this is a GNSS gap: re-routed and marked
@@ -40,10 +40,10 @@ class MatchParams:
     """Map-matching parameters (see the module table); validated on construction."""
 
     sigma_z: float = 5.0
-    beta: float = 5.0
+    beta: float = 0.0
     interpolation_distance: float = 0.0
     search_radius: float = 50.0
-    max_candidates: int = 12
+    max_candidates: int = 20
     breakage_distance: float = 2000.0
     max_gap_seconds: float = 120.0
     gap_seconds: float = 5.0
@@ -59,7 +59,6 @@ class MatchParams:
     def __post_init__(self) -> None:
         positive = (
             "sigma_z",
-            "beta",
             "search_radius",
             "breakage_distance",
             "max_gap_seconds",
@@ -85,6 +84,11 @@ class MatchParams:
             raise InvalidParameterError("search_radius must not exceed breakage_distance")
         if self.gap_seconds > self.max_gap_seconds:
             raise InvalidParameterError("gap_seconds must not exceed max_gap_seconds")
+
+    @property
+    def transition_scale(self) -> float:
+        """``beta``, or 2 sigma_z when it is 0: noisier fixes make noisier great-circle steps."""
+        return self.beta or 2.0 * self.sigma_z
 
     @property
     def standstill_distance(self) -> float:

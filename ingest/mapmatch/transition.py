@@ -113,5 +113,5 @@ def transition_logp(
     penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
     penalty = np.where(kind == UTURN, params.uturn_penalty, penalty)
     cost = np.abs(route - gc) + penalty
-    logp: Float = np.where(np.isfinite(route) & (route <= limit), -cost / params.beta, -np.inf)
+    logp: Float = np.where(np.isfinite(route) & (route <= limit), -cost / params.transition_scale, -np.inf)
     return logp

@@ -124,3 +124,19 @@ def test_fix_far_from_any_road_is_unmatched(grid: DrawnMap) -> None:
     assert result.edge[1] == -1
     assert result.confidence[1] == 0.0
     assert np.isnan(result.xy[1]).all()
+
+
+def test_empty_single_and_unmatchable_traces(grid: DrawnMap) -> None:
+    empty = Trace(t=np.zeros(0), xy=np.zeros((0, 2)))
+    single = Trace(t=np.array([0.0]), xy=grid.xy("1"))
+    lost = Trace(t=np.array([0.0, 1.0]), xy=grid.xy("12") + np.array([0.0, 900.0]))
+    net = grid.network
+    from ingest.mapmatch import MapMatcher, MatchParams  # noqa: PLC0415
+    from ingest.mapmatch.route_table import RouteTable  # noqa: PLC0415
+
+    matcher = MapMatcher(net, MatchParams(), RouteTable.build(net, 3000.0))
+    assert matcher.match_many([]) == []
+    r_empty, r_single, r_lost = matcher.match_many([empty, single, lost])
+    assert len(r_empty.edge) == 0 and len(r_empty.path_edges) == 0
+    assert r_single.matched.tolist() == [True] and path_names(grid, r_single) == ["Main"]
+    assert not r_lost.matched.any() and len(r_lost.path_edges) == 0

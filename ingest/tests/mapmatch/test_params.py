@@ -9,7 +9,7 @@ from ingest.mapmatch import InvalidParameterError, MatchParams
 BAD = [
     {"sigma_z": 0.0},
     {"sigma_z": -1.0},
-    {"beta": 0.0},
+    {"beta": -1.0},
     {"search_radius": -5.0},
     {"max_candidates": 0},
     {"max_candidates": 100},
