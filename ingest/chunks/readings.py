@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from psycopg import AsyncCursor
 
+from ingest.chunks import rollup
 from ingest.chunks.pgcopy import Column, copy_body
 from ingest.core import metrics
 from ingest.filters.pipeline import apply_filters
@@ -184,6 +185,8 @@ async def _copy_kind(cur: AsyncCursor[Any], device_id: str, kind: str, table: Ta
     names = ", ".join([*_BASE, *(c for c, _, _ in fields)])
     async with cur.copy(f"COPY {name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
         await copy.write(copy_body(columns))
+    if kind == "track":
+        await rollup.add_track(cur, device_id, table)
     metrics.READINGS.labels(kind).inc(n)
 
 

@@ -1,0 +1,87 @@
+"""The hourly track rollup (``track_hourly``) kept by the service when TimescaleDB cannot.
+
+With the Apache build there are no continuous aggregates, so each batch of track rows the service
+stores is summed per (van, hour) in NumPy and added to ``track_hourly`` in the same transaction.
+With the Timescale License build, migration 0005 makes ``track_hourly`` a continuous aggregate and
+this module does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from psycopg import AsyncCursor
+
+from ingest.filters.rules import Table
+
+_UPSERT = """
+INSERT INTO track_hourly (device_id, hour, readings, fixes, rms_sum, rms_n, norm_sum, norm_n, peak_max)
+SELECT %s, to_timestamp(h), r, f, rs, rn, ns, nn, pm
+FROM unnest(%s::float8[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], %s::float8[], %s::bigint[],
+            %s::real[]) AS u(h, r, f, rs, rn, ns, nn, pm)
+ON CONFLICT (device_id, hour) DO UPDATE SET
+    readings = track_hourly.readings + excluded.readings,
+    fixes = track_hourly.fixes + excluded.fixes,
+    rms_sum = track_hourly.rms_sum + excluded.rms_sum,
+    rms_n = track_hourly.rms_n + excluded.rms_n,
+    norm_sum = track_hourly.norm_sum + excluded.norm_sum,
+    norm_n = track_hourly.norm_n + excluded.norm_n,
+    peak_max = greatest(track_hourly.peak_max, excluded.peak_max)
+"""
+
+#: Per database (connection info): does the service maintain the rollup itself?
+_MAINTAINED: dict[str, bool] = {}
+
+
+async def _maintained(cur: AsyncCursor[Any]) -> bool:
+    key = cur.connection.info.dsn
+    if key not in _MAINTAINED:
+        await cur.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('track_hourly')")
+        row = await cur.fetchone()
+        _MAINTAINED[key] = row is not None and row[0] == "r"
+    return _MAINTAINED[key]
+
+
+def hourly(track: Table) -> dict[str, Any]:
+    """Per-hour sums of ``track`` rows (all dated): arrays for the upsert."""
+    hour = np.floor(track["utc"] / 3600.0) * 3600.0
+    hours, index = np.unique(hour, return_inverse=True)
+    n = len(hours)
+
+    def total(values: Any) -> Any:
+        return np.bincount(index, weights=values, minlength=n)
+
+    rms, norm = track["rms"].astype(np.float64), track["norm"].astype(np.float64)
+    peak = np.full(n, -np.inf)
+    np.maximum.at(peak, index, np.nan_to_num(track["peak"].astype(np.float64), nan=-np.inf))
+    return {
+        "hours": hours,
+        "readings": np.bincount(index, minlength=n),
+        "fixes": np.bincount(index, weights=track["fix"].astype(np.float64), minlength=n).astype(np.int64),
+        "rms_sum": total(np.nan_to_num(rms)),
+        "rms_n": total(np.isfinite(rms).astype(np.float64)).astype(np.int64),
+        "norm_sum": total(np.nan_to_num(norm)),
+        "norm_n": total(np.isfinite(norm).astype(np.float64)).astype(np.int64),
+        "peak_max": np.where(np.isfinite(peak), peak, np.nan),
+    }
+
+
+async def add_track(cur: AsyncCursor[Any], device_id: str, track: Table) -> None:
+    if not len(track) or not await _maintained(cur):
+        return
+    h = hourly(track)
+    await cur.execute(
+        _UPSERT,
+        (
+            device_id,
+            h["hours"].tolist(),
+            h["readings"].tolist(),
+            h["fixes"].tolist(),
+            h["rms_sum"].tolist(),
+            h["rms_n"].tolist(),
+            h["norm_sum"].tolist(),
+            h["norm_n"].tolist(),
+            [None if np.isnan(p) else float(p) for p in h["peak_max"]],
+        ),
+    )
