@@ -140,3 +140,13 @@ def test_empty_single_and_unmatchable_traces(grid: DrawnMap) -> None:
     assert len(r_empty.edge) == 0 and len(r_empty.path_edges) == 0
     assert r_single.matched.tolist() == [True] and path_names(grid, r_single) == ["Main"]
     assert not r_lost.matched.any() and len(r_lost.path_edges) == 0
+
+
+def test_confidence_drops_when_the_implied_speed_is_implausible(grid: DrawnMap) -> None:
+    # Main is residential (30 km/h): 8 m/s is plausible, 40 m/s (144 km/h) is not.
+    legal = match(grid, drive_through(grid, "012", speed=8.0))
+    speeding = match(grid, drive_through(grid, "012", speed=40.0))
+    assert path_names(grid, speeding) == ["Main"]
+    assert np.median(legal.confidence) > 0.8
+    assert np.median(speeding.confidence[2:]) < 0.1
+    assert np.all((speeding.confidence >= 0) & (speeding.confidence <= 1))
