@@ -137,9 +137,13 @@ def _run(host: str, port: int, gateway_port: int) -> int:
         print(f"facteur: gateway  {gateway_url}/status   (depot {DEMO_DEPOT})")
         print(f"facteur:          vans upload to {gateway_url}/v1/chunks")
         print(f"facteur: demo van {DEMO_DEVICE}, provisioning file {provisioning}")
+        print(f"facteur: dashboard {ingest_url}/dashboard/   (a demo fleet of simulated rounds is sent)")
         print("facteur: Ctrl-C stops everything")
         from ingest.app import create_app  # noqa: PLC0415 - the other commands do not need the app
+        from ingest.indicators import demo_fleet  # noqa: PLC0415
 
+        os.environ.setdefault("FACTEUR_ROAD_NETWORK", "helsinki")
+        demo_fleet.start_in_background(ingest_url, settings.admin_token, settings.database_url)
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
         if gateway is not None:
