@@ -173,7 +173,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             key = await asyncio.to_thread(spool.key, chunk.device_id)
         if key is None:
             return _error(403, "unknown_device", f"{chunk.device_id} is not in this depot's registry")
-        if not chunk.verify(key):
+        if not chunk.verify(key) and not (
+            # The key may have changed at ingest since the last sync: look once more.
+            await forwarder.sync_keys(force=True)
+            and (key := await asyncio.to_thread(spool.key, chunk.device_id)) is not None
+            and chunk.verify(key)
+        ):
             return _error(401, "bad_mac", "the chunk's HMAC does not match the device key")
         if chunk.last_seq < chunk.first_seq:
             return _error(400, "seq_wrap", "chunks wrapping around seq 2^32 are not accepted")
