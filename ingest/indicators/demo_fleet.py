@@ -26,6 +26,7 @@ import hashlib
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ from ingest.records.envelope import FLAG_FIRST_AFTER_BOOT, build_block, build_ch
 from ingest.roadnet import RoadNetwork, helsinki_pbf, load_network
 from simulators.fields import AirField, CoverageField, UrbanLayout
 from simulators.modem import rsrp_index
-from simulators.rounds import plan_round
+from simulators.rounds import Round, plan_round
 
 _TIME = struct.Struct("<BIIH")
 _ENTRY = struct.Struct("<bbBBB")
@@ -118,13 +119,33 @@ class VanDay:
     truth_edges: set[int] = field(default_factory=set)
 
 
+@dataclass
+class Roughness:
+    """What the board's feature extraction gives per second of a round (``firmware/features.py``)."""
+
+    norm: np.ndarray  # NaN when the firmware reports none (slow)
+    rms_mg: np.ndarray
+    event_peak_mg: np.ndarray  # NaN = no pothole event that second
+    event_severity: np.ndarray
+
+
+RoughnessFn = Callable[[Round, int], Roughness]
+
+
 def van_day(
-    city: City, *, seed: int, start_utc: dt.datetime, first_seq: int, boot_id: int, stops: int = 20
+    city: City,
+    *,
+    rnd: Round,
+    seed: int,
+    start_utc: dt.datetime,
+    first_seq: int,
+    boot_id: int,
+    roughness: Roughness | None = None,
 ) -> VanDay:
-    """One van's round on one day as blocks (one boot: ignition on at the depot)."""
+    """One van's round on one day as blocks (one boot: ignition on at the depot). Roughness and
+    pothole events come from ``roughness`` when given, else from the city's truth."""
     net = city.net
     rng = np.random.default_rng(seed)
-    rnd = plan_round(net, stops=stops, seed=seed)
     tt = np.arange(0.0, rnd.traj.duration, 1.0)
     truth = rnd.traj.sample(tt)
     x = truth.x + rng.normal(0, GNSS_SIGMA_M, len(tt))
@@ -145,6 +166,16 @@ def van_day(
     crossed = same & (prev_off <= hole) & (truth.offset > hole) & (speed > 2.5)
     hit = crossed & (rng.random(len(tt)) < 0.85)
     jolt = (speed > 3.0) & (rng.random(len(tt)) < 0.0005) & ~hit
+    severity = np.where(hit, 2, 1)
+    peak_mg = np.where(hit, 2500.0, 1200.0)
+    if roughness is not None:
+        n = len(tt)
+        norm = roughness.norm[:n]
+        rms_mg = roughness.rms_mg[:n]
+        hit = np.isfinite(roughness.event_peak_mg[:n])
+        jolt = np.zeros(n, dtype=np.bool_)
+        severity = roughness.event_severity[:n]
+        peak_mg = np.nan_to_num(roughness.event_peak_mg[:n])
     t_utc = start_utc.timestamp() + tt
     boot_ticks = 5_000
     ticks = (boot_ticks + 1000 * tt).astype(np.int64)
@@ -162,7 +193,6 @@ def van_day(
         )
         for i in idx:
             if hit[i] or jolt[i]:
-                peak = 2500.0 if hit[i] else 1200.0
                 parts.append(
                     _POTHOLE.pack(
                         K_POTHOLE,
@@ -170,9 +200,9 @@ def van_day(
                         int(lat_e6[i]),
                         int(lon_e6[i]),
                         _u8(speed[i], 0.25),
-                        _u8(peak, 50),
+                        _u8(float(peak_mg[i]), 50),
                         30,
-                        2 if hit[i] else 1,
+                        int(severity[i]),
                     )
                 )
                 n_holes += 1
@@ -243,13 +273,14 @@ def _track(
             plat += dlat * 10
             plon += dlon * 10
             v = float(speed[i])
+            nv = float(norm[i])
             entries.append(
                 _ENTRY.pack(
                     dlat,
                     dlon,
                     _u8(v, 0.25),
                     _u8(float(rms_mg[i]), 5),
-                    _u8(float(norm[i]), 1) if v >= 2 else 255,
+                    _u8(nv, 1) if v >= 2 and np.isfinite(nv) else 255,
                 )
             )
             k += 1
@@ -276,10 +307,14 @@ def send_fleet(
     depot: str = "depot-demo",
     end_day: dt.date | None = None,
     seed: int = 1,
+    city: City | None = None,
+    roughness_fn: RoughnessFn | None = None,
 ) -> dict[str, Any]:
     """Register a gateway and ``vans`` devices, then post ``days`` days of rounds for each (oldest
-    day first, as vans upload). Returns counts."""
-    city = City.build(net, seed=seed)
+    day first, as vans upload; every round from the same depot). Returns counts."""
+    city = city or City.build(net, seed=seed)
+    depot_xy = plan_round(net, stops=2, seed=seed).depot_xy
+    depot_pt = (float(depot_xy[0]), float(depot_xy[1]))
     admin = {"Authorization": f"Bearer {admin_token}"}
     end_day = end_day or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     driven: set[int] = set()
@@ -314,13 +349,16 @@ def send_fleet(
             day = end_day - dt.timedelta(days=days - 1 - d)
             for v, device_id in enumerate(keys):
                 start = dt.datetime.combine(day, dt.time(6, 30), dt.UTC) + dt.timedelta(minutes=9 * v)
+                round_seed = seed * 10_000 + d * 100 + v
+                rnd = plan_round(net, stops=stops, seed=round_seed, depot_xy=depot_pt)
                 vd = van_day(
                     city,
-                    seed=seed * 10_000 + d * 100 + v,
+                    rnd=rnd,
+                    seed=round_seed,
                     start_utc=start,
                     first_seq=seqs[device_id],
                     boot_id=d + 1,
-                    stops=stops,
+                    roughness=roughness_fn(rnd, round_seed) if roughness_fn else None,
                 )
                 seqs[device_id] = vd.next_seq
                 for c0 in range(0, len(vd.blocks), CHUNK_BLOCKS):
