@@ -3,13 +3,18 @@ behaves as the firmware's host HAL does (HELLO, then sleeps, I2C reads, Wi-Fi ch
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pynmea2  # type: ignore[import-untyped,unused-ignore]
 import serial  # type: ignore[import-untyped,unused-ignore]
 
+from simulators.cli import main
 from simulators.gnss import GnssConfig
 from simulators.hostlink import LinkServer
 from simulators.scenario import make_van
@@ -90,3 +95,43 @@ def test_a_round_in_lockstep_over_the_link() -> None:
     # the firmware-like client kept up with the FIFO at 100 Hz: every sample arrived
     assert world.lis3dh.samples_lost == 0
     assert abs(accel_samples - world.end_t * 100) < 100
+
+
+def test_real_time_mode_waits_on_the_wall_clock() -> None:
+    van, _ = make_van(block_loop(), seed=3, tail_s=5.0)
+    world = World(van, realtime=True, speed=20.0, wake_on_uart=False)
+    try:
+        started = time.monotonic()
+        status, payload = world.handle(0x03, struct.pack("<I", 1000))
+        elapsed = time.monotonic() - started
+    finally:
+        world.close()
+    assert status == 0 and struct.unpack("<I", payload)[0] == 1000
+    assert elapsed >= 0.045  # 1 simulated second at 20× real time
+
+
+DRIVER = """
+import json, os, socket, struct
+doc = json.load(open(os.environ["FACTEUR_WIRING"]))
+assert set(doc["uart"]) == {"gnss", "pms", "modem"} and json.load(open(doc["provision"]))["device_id"]
+host, port = doc["link"].split(":")
+s = socket.create_connection((host, int(port)))
+ticks, status = 0, 0
+while status != 2:
+    ticks += 20000
+    s.sendall(struct.pack("<BHI", 3, 4, ticks))
+    status, n = struct.unpack("<BH", s.recv(3))
+    body = s.recv(n)
+    if status == 0:
+        ticks = struct.unpack("<I", body)[0]
+"""
+
+
+def test_cli_serve_runs_a_program_against_the_round(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    args = ["serve", "--pbf", "monaco", "--stops", "2", "--out", str(tmp_path / "out"), "--quiet"]
+    assert main([*args, "--run", f"{sys.executable} {script}"]) == 0
+    link = json.loads((tmp_path / "out" / "link.json").read_text())
+    assert link["finished"] and link["requests"]["0x03"] > 10
+    assert (tmp_path / "out" / "track.csv").exists()
