@@ -35,8 +35,11 @@ class Candidates:
         return Candidates(self.edge[rows], self.offset[rows], self.distance[rows], self.xy[rows])
 
 
-def find_candidates(net: RoadNetwork, xy: Float, radius: float, k: int, chunk: int = 50_000) -> Candidates:
-    """The ``k`` nearest directed edges within ``radius`` of each fix of ``xy`` (P, 2)."""
+def find_candidates(
+    net: RoadNetwork, xy: Float, radius: float, k: int, margin: float = np.inf, chunk: int = 50_000
+) -> Candidates:
+    """The ``k`` nearest directed edges within ``radius`` of each fix of ``xy`` (P, 2), and within
+    ``margin`` metres of the nearest one."""
     n = len(xy)
     edge = np.full((n, k), -1, dtype=np.int64)
     offset = np.zeros((n, k))
@@ -46,10 +49,11 @@ def find_candidates(net: RoadNetwork, xy: Float, radius: float, k: int, chunk: i
         near = net.edges_near(xy[lo : lo + chunk], radius)
         # Both directions of a street are kept or dropped together: order by point, distance,
         # street, and fill the slots street by street.
+        # Rows come sorted by point, distance, street, edge.
         rev = net.reverse_edge[near.edge]
         street = np.where(rev >= 0, np.minimum(near.edge, rev), near.edge)
-        order = np.lexsort((near.edge, street, near.distance, near.point))
-        point = near.point[order]
+        order = np.arange(len(near.edge))
+        point = near.point
         first = np.searchsorted(point, point, side="left")
         rank = np.arange(len(point)) - first
         street_end = np.ones(len(point), dtype=np.bool_)
@@ -58,7 +62,8 @@ def find_candidates(net: RoadNetwork, xy: Float, radius: float, k: int, chunk: i
         ends = np.flatnonzero(street_end)
         starts = np.concatenate([[0], ends[:-1] + 1]) if len(ends) else ends
         last_rank = np.repeat(rank[ends], ends - starts + 1)
-        keep = last_rank < k
+        nearest = near.distance[order][first]
+        keep = (last_rank < k) & (near.distance[order] <= nearest + margin)
         sel = order[keep]
         row = point[keep] + lo
         slot = rank[keep]
@@ -66,4 +71,8 @@ def find_candidates(net: RoadNetwork, xy: Float, radius: float, k: int, chunk: i
         offset[row, slot] = near.offset[sel]
         distance[row, slot] = near.distance[sel]
         cxy[row, slot] = near.snapped[sel]
-    return Candidates(edge=edge, offset=offset, distance=distance, xy=cxy)
+    # Trim the slot columns no fix uses.
+    used = int((edge >= 0).sum(axis=1).max(initial=1))
+    return Candidates(
+        edge=edge[:, :used], offset=offset[:, :used], distance=distance[:, :used], xy=cxy[:, :used]
+    )

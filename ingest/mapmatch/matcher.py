@@ -102,7 +102,7 @@ class MapMatcher:
         t = np.concatenate([tr.t for tr in traces]) if traces else np.zeros(0)
         xy = np.concatenate([tr.xy for tr in traces]) if traces else np.zeros((0, 2))
         decode = np.flatnonzero(thin_standstill(xy, t, offsets, p.standstill_distance, p.gap_seconds))
-        cand_all = find_candidates(net, xy[decode], p.search_radius, p.max_candidates)
+        cand_all = find_candidates(net, xy[decode], p.search_radius, p.max_candidates, p.candidate_slack)
         has = cand_all.count > 0
         kept = decode[has]
         cand = cand_all.take(np.flatnonzero(has))
@@ -120,7 +120,7 @@ class MapMatcher:
         gc = np.hypot(*(xy[kept] - xy[kept[prev]]).T) if q else np.zeros(0)
         dt = t[kept] - t[kept[prev]] if q else np.zeros(0)
         restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
-        k = p.max_candidates
+        k = cand.edge.shape[1]
         transition = np.full((q, k, k), -np.inf, dtype=np.float32)
         # Only pairs of real candidates are scored (most of the K × K slots are empty).
         live = cand.edge >= 0

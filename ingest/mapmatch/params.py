@@ -7,6 +7,7 @@ parameter                  default    meaning
 ``beta``                   0 → 2 σ    transition scale: log-prob = -|route − great-circle| / beta
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
 ``search_radius``          50.0 m     candidate edges within this distance of a fix
+``candidate_margin``       0 → 4 σ    ... and within this much of the nearest one (prunes dense junctions)
 ``max_candidates``         20         candidate slots per fix, filled street by street (both directions)
 ``breakage_distance``      2000.0 m   consecutive fixes further apart than this start a new match
 ``max_gap_seconds``        120.0 s    consecutive fixes further apart in time start a new match
@@ -43,6 +44,7 @@ class MatchParams:
     beta: float = 0.0
     interpolation_distance: float = 0.0
     search_radius: float = 50.0
+    candidate_margin: float = 0.0
     max_candidates: int = 20
     breakage_distance: float = 2000.0
     max_gap_seconds: float = 120.0
@@ -84,6 +86,11 @@ class MatchParams:
             raise InvalidParameterError("search_radius must not exceed breakage_distance")
         if self.gap_seconds > self.max_gap_seconds:
             raise InvalidParameterError("gap_seconds must not exceed max_gap_seconds")
+
+    @property
+    def candidate_slack(self) -> float:
+        """``candidate_margin``, or 4 sigma_z when it is 0."""
+        return self.candidate_margin or 4.0 * self.sigma_z
 
     @property
     def transition_scale(self) -> float:

@@ -21,8 +21,9 @@ Int = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class NearEdges:
-    """Edges near query points, sorted by point then distance: one row per (point, directed edge),
-    or one per pass when an edge winds back near the point.
+    """Edges near query points, sorted by point, distance, street (the two directions of a street
+    next to each other), edge: one row per (point, directed edge), or one per pass when an edge
+    winds back near the point.
 
     Attributes
     ----------
@@ -163,7 +164,9 @@ class SpatialIndex:
         snapped = np.concatenate([snapped, snapped[two_way]])
         offset = np.concatenate([offset, self.edge_length[rev[two_way]] - offset[two_way]])
         edge = np.concatenate([edge, rev[two_way]])
-        order = np.lexsort((edge, dist, point))
+        # Sorted by point, distance, street (both directions together), edge.
+        street = np.where(self.reverse_edge[edge] >= 0, np.minimum(edge, self.reverse_edge[edge]), edge)
+        order = np.lexsort((edge, street, dist, point))
         return NearEdges(
             point=point[order],
             edge=edge[order],
