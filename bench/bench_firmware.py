@@ -8,7 +8,7 @@
    process's user+system time, link I/O included), heap under ``-X heapsize=64k``.
 
 ``FACTEUR_BENCH_LAPS`` sets the round length (default 108 laps of the 1.8 km block ~ 8 h);
-``FACTEUR_BENCH_HEAP`` the heaps to try, smallest first (default ``64k,96k,128k``): the round runs
+``FACTEUR_BENCH_HEAP`` the heaps to try, smallest first (default ``64k,72k,80k,96k``): the round runs
 under the first one that survives a short round, and any smaller one that did not is reported.
 """
 
@@ -117,12 +117,12 @@ def main() -> int:
     ok &= full_ms <= 2.5
 
     laps = int(os.environ.get("FACTEUR_BENCH_LAPS", "108"))
-    heaps = os.environ.get("FACTEUR_BENCH_HEAP", "64k,96k,128k").split(",")
+    heaps = os.environ.get("FACTEUR_BENCH_HEAP", "64k,72k,80k,96k").split(",")
     with tempfile.TemporaryDirectory() as tmp:
         # The smallest heap that survives a short round, then the whole round under it.
         heap = heaps[-1]
         for h in heaps:
-            probe = run_round(Path(tmp) / f"probe-{h}", laps=1, heap=h, tail_s=60, timeout=600)
+            probe = run_round(Path(tmp) / f"probe-{h}", laps=1, heap=h, tail_s=60, timeout=120)
             err = probe.stderr.strip().splitlines()[-1] if probe.returncode else "ok"
             print(f"heap {h}: short round {'passes' if probe.returncode == 0 else 'FAILS: ' + err}")
             if probe.returncode == 0:

@@ -30,11 +30,7 @@ from records import BlockWriter
 _BLOCK_MS = const(10000)
 _ACC_MS = const(200)  # the LIS3DH FIFO holds 320 ms at 100 Hz
 _UART_MS = const(250)
-_AIR_MS = const(30000)
 _CO2_POLL_MS = const(5000)
-_CO2_MS = const(30000)
-_COVERAGE_MS = const(60000)
-_HEALTH_MS = const(600000)
 _TIME_MS = const(600000)
 _WIFI_MS = const(15000)
 _ACC_CAP = const(256)  # samples per second buffer (>= 200 Hz worth)
@@ -80,6 +76,7 @@ class Firmware:
         self.up_chunks = 0
         self.up_failures = 0
         self.co2 = [0, 0, 0, 0]  # n, sum ppm, sum t, sum rh
+        self.scd_polls = 0
         self.synced_at = None
         self.init_errors = 0
         self.task_errors = 0
@@ -124,15 +121,17 @@ class Firmware:
         t = clock.now() + phase
         while not clock.ended and not self.stop:
             t += period
-            await clock.sleep_until(t)
-            if clock.ended:
-                break
             try:
+                await clock.sleep_until(t)
+                if clock.ended:
+                    break
                 fn(clock.now())
-            except Exception as e:  # one failing sensor must not stop the others
+            except Exception as e:  # one failing sensor (or a full heap) must not stop the others
                 self.task_errors += 1
                 if self.task_errors < 20:
                     self.board.log("task error: %r" % e)
+                    print("task error:", repr(e))
+                await asyncio.sleep_ms(0)  # never spin without yielding
 
     def acc_tick(self, now):
         if self.acc is not None:
@@ -177,45 +176,40 @@ class Firmware:
                 self.synced_at = now
                 w.time_sync(now, utc, g.ms)
         self.seconds += 1
-        if self.seconds % 60 == 0:
+        n = self.seconds
+        if n % 30 == 0:  # AIR every 30 s
+            win = self.pm.take_window()
+            if win is not None:
+                w.air(now, win[0], win[1], win[2], win[3])
+        if n % 60 == 20 and self.modem is not None:  # a coverage cycle a minute
+            self.modem.start_cycle(now)
+        if n % 60 == 0:
             gc.collect()
             free = gc.mem_free()
             if free < self.min_free:
                 self.min_free = free
+            if n % 600 == 0:
+                self.health(now, free)
         self.board.feed_watchdog()
 
-    def air_tick(self, now):
-        win = self.pm.take_window()
-        if win is not None:
-            self.w.air(now, win[0], win[1], win[2], win[3])
-
-    def co2_poll(self, now):
+    def scd_tick(self, now):
+        """SCD41 every 5 s (its measurement period); a CO2 record with the mean every 30 s."""
         s = self.scd
+        c = self.co2
         if s is not None and s.ready():
             r = s.read()
             if r is not None:
-                c = self.co2
                 c[0] += 1
                 c[1] += r[0]
                 c[2] += r[1]
                 c[3] += r[2]
-
-    def co2_tick(self, now):
-        c = self.co2
+        self.scd_polls += 1
         n = c[0]
-        if n:
+        if self.scd_polls % 6 == 0 and n:
             self.w.co2(now, (c[1] + n // 2) // n, c[2] // n, (c[3] + n // 2) // n)
             c[0] = c[1] = c[2] = c[3] = 0
 
-    def coverage_tick(self, now):
-        if self.modem is not None:
-            self.modem.start_cycle(now)
-
-    def health_tick(self, now):
-        gc.collect()
-        free = self.board.free_heap()
-        if free < self.min_free:
-            self.min_free = free
+    def health(self, now, free):
         lg = self.log
         self.w.health(now, lg.boot_count & 0xFFFF, free, lg.used_bytes() // 1024, lg.dropped, self.counters())
 
@@ -268,11 +262,7 @@ class Firmware:
             asyncio.create_task(e(_ACC_MS, self.acc_tick, 100)),
             asyncio.create_task(e(_UART_MS, self.uart_tick, 50)),
             asyncio.create_task(e(1000, self.second_tick, 0)),
-            asyncio.create_task(e(_AIR_MS, self.air_tick, 500)),
-            asyncio.create_task(e(_CO2_POLL_MS, self.co2_poll, 300)),
-            asyncio.create_task(e(_CO2_MS, self.co2_tick, 700)),
-            asyncio.create_task(e(_COVERAGE_MS, self.coverage_tick, 200)),
-            asyncio.create_task(e(_HEALTH_MS, self.health_tick, 900)),
+            asyncio.create_task(e(_CO2_POLL_MS, self.scd_tick, 300)),
             asyncio.create_task(self.wifi_task()),
         ]
         await self.clock.run()

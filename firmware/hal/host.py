@@ -3,14 +3,16 @@
     board = Board.from_wiring()        # reads $FACTEUR_WIRING (default ./wiring.json)
 
 UARTs are pty slaves switched to raw, non-blocking reads (`stty raw -echo min 0 time 0`); the I2C
-bus, Wi-Fi and the clock go over the host link; flash is a VfsLfs2 on a file-backed block device
-(or a plain folder). The clock is lockstep: `sleep_until` only returns when the simulator has
-advanced the world to that time, and the scheduler never reads the wall clock.
+bus, Wi-Fi and the clock go over the host link; flash is a plain folder or a VfsLfs2 on a
+file-backed block device (hal/hostflash.py). The clock is lockstep: `sleep_until` only returns
+when the simulator has advanced the world to that time; the scheduler never reads the wall clock.
+
+One object is the link, the I2C bus (machine.I2C's transfer methods) and the Wi-Fi (scan,
+connect, isconnected): fewer classes keep the heap small (a 64 KiB budget for everything).
 """
 
 import asyncio
 import gc
-import json
 import os
 import socket
 import struct
@@ -18,7 +20,6 @@ import struct
 from micropython import const
 
 _OP_HELLO = const(0x01)
-_OP_NOW = const(0x02)
 _OP_SLEEP_UNTIL = const(0x03)
 _OP_I2C_WRITE = const(0x10)
 _OP_I2C_READ = const(0x11)
@@ -28,87 +29,14 @@ _OP_WIFI_SCAN = const(0x20)
 _OP_WIFI_CONNECT = const(0x21)
 _OP_WIFI_STATUS = const(0x22)
 _OP_LOG = const(0x30)
-
 _ST_OK = const(0)
 _ST_NACK = const(1)
 _ST_END = const(2)
-
-
-class LinkError(OSError):
-    def __init__(self, status, reason):
-        super().__init__(status, reason)
-        self.status = status
-        self.reason = reason
-
-
-class Link:
-    def __init__(self, host, port):
-        self.sock = socket.socket()
-        self.sock.connect(socket.getaddrinfo(host, port)[0][-1])
-        self.tx = bytearray(64)
-        self.rx = bytearray(256)
-        self.txv = memoryview(self.tx)
-        self.rxv = memoryview(self.rx)
-        self.hdr = bytearray(3)
-        self.requests = 0
-
-    def request(self, op, payload_len):
-        """Send op with tx[3:3+payload_len] as payload; returns (status, memoryview of reply)."""
-        tx = self.tx
-        tx[0] = op
-        tx[1] = payload_len & 0xFF
-        tx[2] = payload_len >> 8
-        self._send(self.txv[: 3 + payload_len])
-        self._recv_into(memoryview(self.hdr))
-        status = self.hdr[0]
-        n = self.hdr[1] | self.hdr[2] << 8
-        if n > len(self.rx):
-            raise LinkError(255, "reply too long")
-        body = self.rxv[:n]
-        if n:
-            self._recv_into(body)
-        self.requests += 1
-        return status, body
-
-    def _send(self, mv):
-        s = self.sock
-        sent = 0
-        while sent < len(mv):
-            k = s.write(mv[sent:])
-            if not k:
-                raise LinkError(255, "link closed")
-            sent += k
-
-    def _recv_into(self, mv):
-        got = 0
-        s = self.sock
-        while got < len(mv):
-            k = s.readinto(mv[got:])
-            if not k:
-                raise LinkError(255, "link closed")
-            got += k
-
-    def call(self, op, payload=b""):
-        n = len(payload)
-        self.tx[3 : 3 + n] = payload
-        return self.request(op, n)
-
-    def u32(self, op, value):
-        struct.pack_into("<I", self.tx, 3, value & 0xFFFFFFFF)
-        return self.request(op, 4)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-FIRMWARE_NAME = b"facteur-fw/1"
+_Event = asyncio.Event  # asyncio loads its submodules lazily: do it at boot, not on a full heap
 
 
 class PtyUART:
-    def __init__(self, path, rxbuf=512):
+    def __init__(self, path, rxbuf):
         os.system("stty -F %s raw -echo min 0 time 0 2>/dev/null" % path)
         self.f = open(path, "r+b")
         self.buf = bytearray(rxbuf)
@@ -117,105 +45,21 @@ class PtyUART:
     def read(self):
         """Whatever bytes are waiting (a memoryview valid until the next read), or None."""
         n = self.f.readinto(self.buf)
-        if not n:
-            return None
-        return self.mv[:n]
+        return self.mv[:n] if n else None
 
     def write(self, data):
         self.f.write(data)  # unbuffered; flush() would fsync, which a tty refuses (EINVAL)
 
-    def close(self):
-        self.f.close()
-
-
-class LinkI2C:
-    """machine.I2C's memory/plain transfer methods over the host link."""
-
-    def __init__(self, link):
-        self.link = link
-
-    def _check(self, status, body):
-        if status == _ST_NACK:
-            raise OSError(19)  # ENODEV
-        if status != _ST_OK:
-            raise OSError(5)  # EIO
-        return body
-
-    def writeto(self, addr, buf):
-        link = self.link
-        n = len(buf)
-        link.tx[3] = addr
-        link.tx[4 : 4 + n] = buf
-        self._check(*link.request(_OP_I2C_WRITE, 1 + n))
-        return n
-
-    def readfrom_into(self, addr, buf):
-        link = self.link
-        struct.pack_into("<BH", link.tx, 3, addr, len(buf))
-        body = self._check(*link.request(_OP_I2C_READ, 3))
-        buf[: len(body)] = body
-
-    def readfrom_mem_into(self, addr, memaddr, buf):
-        link = self.link
-        struct.pack_into("<BBH", link.tx, 3, addr, memaddr, len(buf))
-        body = self._check(*link.request(_OP_I2C_READ_MEM, 4))
-        if len(body) != len(buf):
-            raise OSError(5)
-        buf[:] = body
-
-    def writeto_mem(self, addr, memaddr, buf):
-        link = self.link
-        n = len(buf)
-        link.tx[3] = addr
-        link.tx[4] = memaddr
-        link.tx[5 : 5 + n] = buf
-        self._check(*link.request(_OP_I2C_WRITE_MEM, 2 + n))
-
-
-class LinkWiFi:
-    def __init__(self, link):
-        self.link = link
-
-    def scan(self):
-        status, body = self.link.request(_OP_WIFI_SCAN, 0)
-        out = []
-        if status != _ST_OK or not len(body):
-            return out
-        count = body[0]
-        p = 1
-        for _ in range(count):
-            n = body[p]
-            ssid = bytes(body[p + 1 : p + 1 + n])
-            rssi = body[p + 1 + n]
-            if rssi > 127:
-                rssi -= 256
-            out.append((ssid, rssi))
-            p += 2 + n
-        return out
-
-    def connect(self, ssid):
-        status, body = self.link.call(_OP_WIFI_CONNECT, ssid)
-        if status != _ST_OK or not len(body) or not body[0]:
-            return False, None, 0
-        addr = bytes(body[1:]).decode()
-        host, _, port = addr.rpartition(":")
-        return True, host, int(port)
-
-    def isconnected(self):
-        status, body = self.link.request(_OP_WIFI_STATUS, 0)
-        return status == _ST_OK and len(body) > 0 and body[0] == 1
-
 
 class LockstepClock:
-    """Board time served by the simulator. Tasks await sleep_until(t); one driver task asks the
-    simulator to advance to the earliest deadline once every ready task has run."""
+    """Board time served by the simulator. Tasks await sleep_until(t); the driver task `run` asks
+    the simulator to advance to the earliest deadline once every ready task has run."""
 
-    def __init__(self, link, now):
-        self.link = link
+    def __init__(self, board, now):
+        self.b = board
         self.t = now
         self.waiters = []  # [deadline, event]
         self.ended = False
-        self.advances = 0
 
     def now(self):
         return self.t
@@ -226,37 +70,31 @@ class LockstepClock:
         if t - self.t <= 0:
             await asyncio.sleep_ms(0)
             return
-        ev = asyncio.Event()
+        ev = _Event()
         self.waiters.append([t, ev])
         await ev.wait()
 
-    async def sleep_ms(self, ms):
-        await self.sleep_until(self.t + ms)
-
-    def _advance(self, target):
-        status, body = self.link.u32(_OP_SLEEP_UNTIL, target)
-        self.advances += 1
-        if len(body) >= 4:
-            self.t = struct.unpack_from("<I", body, 0)[0]
-        if status == _ST_END:
-            self.ended = True
-        elif status != _ST_OK:
-            raise LinkError(status, bytes(body))
-
     async def run(self):
-        """The clock driver: advance time whenever every other task is waiting on it."""
+        b = self.b
         while not self.ended:
             # Two yields: tasks woken by the last advance run, and whatever they woke runs too.
             await asyncio.sleep_ms(0)
             await asyncio.sleep_ms(0)
             w = self.waiters
-            if not w:
-                continue
-            target = w[0][0]
+            # Nobody waiting on the clock (tasks busy on sockets, or gone): time still moves, or a
+            # scenario with no sleeper left would spin here for ever.
+            target = w[0][0] if w else self.t + 100
             for item in w:
                 if item[0] - target < 0:
                     target = item[0]
-            self._advance(target)
+            struct.pack_into("<I", b.tx, 3, target)
+            status, body = b.request(_OP_SLEEP_UNTIL, 4)
+            if len(body) >= 4:
+                self.t = struct.unpack_from("<I", body, 0)[0]
+            if status == _ST_END:
+                self.ended = True
+            elif status != _ST_OK:
+                raise OSError(status)
             keep = []
             for item in w:
                 if self.ended or item[0] - self.t <= 0:
@@ -269,45 +107,138 @@ class LockstepClock:
         self.waiters = []
 
 
-def _flash_root(spec):
-    """A folder is used as is; an image file is mounted as VfsLfs2 (code loaded only then)."""
-    try:
-        if os.stat(spec["path"])[0] & 0x4000:
-            return spec["path"]
-    except OSError:
-        pass
-    from hal.hostflash import mount_flash
-
-    return mount_flash(spec)
-
-
 class Board:
     def __init__(self, wiring):
         host, _, port = wiring["link"].rpartition(":")
-        self.link = Link(host, int(port))
-        status, body = self.link.call(_OP_HELLO, b"\x01" + FIRMWARE_NAME)
+        s = socket.socket()
+        s.connect(socket.getaddrinfo(host, int(port))[0][-1])
+        self.sock = s
+        self.tx = bytearray(64)
+        self.rx = bytearray(256)
+        self.rxv = memoryview(self.rx)
+        self.hdr = bytearray(3)
+        status, body = self.call(_OP_HELLO, b"\x01facteur-fw/1")
         if status != _ST_OK:
-            raise LinkError(status, bytes(body))
-        self.clock = LockstepClock(self.link, struct.unpack_from("<I", body, 0)[0])
-        uart = wiring.get("uart", {})
-        self.gnss = PtyUART(uart["gnss"], 256) if "gnss" in uart else None
-        self.pms = PtyUART(uart["pms"], 128) if "pms" in uart else None
-        self.modem = PtyUART(uart["modem"], 128) if "modem" in uart else None
-        self.i2c = LinkI2C(self.link)
-        self.wifi = LinkWiFi(self.link)
-        self.flash_root = _flash_root(wiring["flash"])
+            raise OSError(status)
+        self.clock = LockstepClock(self, struct.unpack_from("<I", body, 0)[0])
+        uart = wiring["uart"]
+        self.gnss = PtyUART(uart["gnss"], 256)
+        self.pms = PtyUART(uart["pms"], 128)
+        self.modem = PtyUART(uart["modem"], 128)
+        self.i2c = self
+        self.wifi = self
+        spec = wiring["flash"]
+        try:
+            folder = os.stat(spec["path"])[0] & 0x4000
+        except OSError:
+            folder = False
+        if folder:
+            self.flash_root = spec["path"]
+        else:
+            from hal.hostflash import mount_flash
+
+            self.flash_root = mount_flash(spec)
         self.provision_path = wiring.get("provision", "provision.json")
-        self.gateway = None  # the host learns it from WIFI_CONNECT
 
     @classmethod
     def from_wiring(cls, path=None):
-        path = path or os.getenv("FACTEUR_WIRING") or "wiring.json"
-        with open(path) as f:
+        import json
+
+        with open(path or os.getenv("FACTEUR_WIRING") or "wiring.json") as f:
             return cls(json.load(f))
 
-    def now(self):
-        status, body = self.link.request(_OP_NOW, 0)
-        return struct.unpack_from("<I", body, 0)[0]
+    # --- the link: op u8 | len u16 | payload -> status u8 | len u16 | payload -----------------
+
+    def request(self, op, n):
+        """Send op with tx[3:3+n] as payload; returns (status, reply memoryview, valid until next)."""
+        tx = self.tx
+        tx[0] = op
+        tx[1] = n & 0xFF
+        tx[2] = n >> 8
+        self._io(memoryview(tx)[: 3 + n], True)
+        h = self.hdr
+        self._io(memoryview(h), False)
+        n = h[1] | h[2] << 8
+        if n > len(self.rx):
+            raise OSError(5)
+        body = self.rxv[:n]
+        if n:
+            self._io(body, False)
+        return h[0], body
+
+    def _io(self, mv, send):
+        s = self.sock
+        done = 0
+        while done < len(mv):
+            k = s.write(mv[done:]) if send else s.readinto(mv[done:])
+            if not k:
+                raise OSError(104)  # ECONNRESET: the simulator went away
+            done += k
+
+    def call(self, op, payload):
+        n = len(payload)
+        self.tx[3 : 3 + n] = payload
+        return self.request(op, n)
+
+    # --- machine.I2C ----------------------------------------------------------------------------
+
+    def _i2c(self, op, n):
+        status, body = self.request(op, n)
+        if status == _ST_NACK:
+            raise OSError(19)  # ENODEV
+        if status != _ST_OK:
+            raise OSError(5)  # EIO
+        return body
+
+    def writeto(self, addr, buf):
+        self.tx[3] = addr
+        self.tx[4 : 4 + len(buf)] = buf
+        self._i2c(_OP_I2C_WRITE, 1 + len(buf))
+
+    def writeto_mem(self, addr, memaddr, buf):
+        self.tx[3] = addr
+        self.tx[4] = memaddr
+        self.tx[5 : 5 + len(buf)] = buf
+        self._i2c(_OP_I2C_WRITE_MEM, 2 + len(buf))
+
+    def readfrom_into(self, addr, buf):
+        struct.pack_into("<BH", self.tx, 3, addr, len(buf))
+        body = self._i2c(_OP_I2C_READ, 3)
+        buf[: len(body)] = body
+
+    def readfrom_mem_into(self, addr, memaddr, buf):
+        struct.pack_into("<BBH", self.tx, 3, addr, memaddr, len(buf))
+        body = self._i2c(_OP_I2C_READ_MEM, 4)
+        if len(body) != len(buf):
+            raise OSError(5)
+        buf[:] = body
+
+    # --- Wi-Fi ------------------------------------------------------------------------------------
+
+    def scan(self):
+        status, body = self.request(_OP_WIFI_SCAN, 0)
+        out = []
+        if status == _ST_OK and len(body):
+            p = 1
+            for _ in range(body[0]):
+                n = body[p]
+                rssi = body[p + 1 + n]
+                out.append((bytes(body[p + 1 : p + 1 + n]), rssi - 256 if rssi > 127 else rssi))
+                p += 2 + n
+        return out
+
+    def connect(self, ssid):
+        status, body = self.call(_OP_WIFI_CONNECT, ssid)
+        if status != _ST_OK or not len(body) or not body[0]:
+            return False, None, 0
+        host, _, port = bytes(body[1:]).decode().rpartition(":")
+        return True, host, int(port)
+
+    def isconnected(self):
+        status, body = self.request(_OP_WIFI_STATUS, 0)
+        return status == _ST_OK and len(body) > 0 and body[0] == 1
+
+    # --- the rest of the board ---------------------------------------------------------------------
 
     def feed_watchdog(self):
         pass  # the simulator watches the link instead
@@ -317,12 +248,11 @@ class Board:
 
     def log(self, msg):
         try:
-            self.link.call(_OP_LOG, msg.encode() if isinstance(msg, str) else msg)
+            self.call(_OP_LOG, msg.encode() if isinstance(msg, str) else msg)
         except OSError:
             pass
 
     def close(self):
         for u in (self.gnss, self.pms, self.modem):
-            if u is not None:
-                u.close()
-        self.link.close()
+            u.f.close()
+        self.sock.close()

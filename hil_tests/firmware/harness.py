@@ -105,15 +105,21 @@ def run_round(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     try:
-        proc = subprocess.run(
+        child = subprocess.Popen(
             [str(micropython_path()), "-X", f"heapsize={heap}", "-c", "import main"],
             cwd=build,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
         )
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate()
+            err += f"\nharness: the firmware did not finish within {timeout} s (killed)"
+        proc = subprocess.CompletedProcess(child.args, child.returncode, out, err)
     finally:
         stop.set()
         thread.join(timeout=30)

@@ -61,7 +61,7 @@ def test_readings_decode_with_utc_for_every_second(short_round) -> None:  # type
 @pytest.mark.long
 def test_eight_hour_round(tmp_path: Path) -> None:
     """A whole 8-h round (108 laps): no task error, every second decoded, every block delivered."""
-    r = run_round(tmp_path, laps=108, heap="128k", timeout=3000)
+    r = run_round(tmp_path, laps=108, heap="96k", timeout=3000)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.fw["task_errors"] == 0
     assert r.sim_seconds > 7.5 * 3600
