@@ -36,7 +36,7 @@ class Candidates:
 
 
 def find_candidates(
-    net: RoadNetwork, xy: Float, radius: float, k: int, margin: float = np.inf, chunk: int = 50_000
+    net: RoadNetwork, xy: Float, radius: float, k: int, *, margin: float = np.inf, chunk: int = 50_000
 ) -> Candidates:
     """The ``k`` nearest directed edges within ``radius`` of each fix of ``xy`` (P, 2), and within
     ``margin`` metres of the nearest one."""

@@ -102,7 +102,9 @@ class MapMatcher:
         t = np.concatenate([tr.t for tr in traces]) if traces else np.zeros(0)
         xy = np.concatenate([tr.xy for tr in traces]) if traces else np.zeros((0, 2))
         decode = np.flatnonzero(thin_standstill(xy, t, offsets, p.standstill_distance, p.gap_seconds))
-        cand_all = find_candidates(net, xy[decode], p.search_radius, p.max_candidates, p.candidate_slack)
+        cand_all = find_candidates(
+            net, xy[decode], p.search_radius, p.max_candidates, margin=p.candidate_slack
+        )
         has = cand_all.count > 0
         kept = decode[has]
         cand = cand_all.take(np.flatnonzero(has))
