@@ -7,8 +7,9 @@ route-table builds excluded for every matcher), matched share, splits of continu
 Newson & Krumm's route mismatch. Time is this process's CPU time (the machine is shared; wall
 time would measure the neighbours), which also counts fastmm's C++ work since it runs
 in-process. fastmm is tuned per set over a small grid (gps_error, reverse_tolerance) and its best
-result is kept (on the synthetic set, the setting that won most real sets); the slow pure-Python peers run on the first few traces of each set, and facteur is
-scored on the same subset next to them.
+result is kept (on the synthetic set, the setting that won most real sets); the slow
+pure-Python peers run on the first few traces of each set, and facteur is scored on the same
+subset next to them.
 
     make bench BENCH_ARGS=mapmatch
     FACTEUR_BENCH_TRACES=20 python -m bench mapmatch     # a quicker run
