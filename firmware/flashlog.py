@@ -267,6 +267,69 @@ class FlashLog:
                     pos += size
         return n, first, last
 
+    def span(self, seq, limit):
+        """(nbytes, first, last) of the contiguous valid blocks from `seq`, at most `limit` bytes.
+
+        Nothing is copied: the upload streams them with `pieces` (no chunk-sized buffer on the heap).
+        """
+        n = 0
+        first = last = -1
+        buf = self.buf
+        for s in self.segs:
+            if s[1] < 0 or s[2] < seq:
+                continue
+            if first >= 0 and s[1] != last + 1:
+                break
+            pos = 0
+            with open(self._path(s[0]), "rb") as f:
+                while pos < s[3]:
+                    if f.readinto(self.mv[:_HDR]) != _HDR:
+                        break
+                    size = _HDR + (buf[10] | buf[11] << 8) + 4
+                    b_seq = struct.unpack_from("<I", buf, 4)[0]
+                    f.seek(size - _HDR, 1)
+                    pos += size
+                    if b_seq < seq:
+                        continue
+                    if n + size > limit:
+                        return n, first, last
+                    if first < 0:
+                        first = b_seq
+                    last = b_seq
+                    n += size
+        return n, first, last
+
+    def pieces(self, seq, nbytes):
+        """Yield the bytes of the blocks from `seq` (nbytes in all, as `span` measured them) in
+        buffer-sized memoryviews, each valid until the next one is asked for."""
+        left = nbytes
+        buf = self.buf
+        mv = self.mv
+        for s in self.segs:
+            if left <= 0:
+                return
+            if s[1] < 0 or s[2] < seq:
+                continue
+            pos = 0
+            with open(self._path(s[0]), "rb") as f:
+                while pos < s[3] and left > 0:
+                    if f.readinto(mv[:_HDR]) != _HDR:
+                        return
+                    size = _HDR + (buf[10] | buf[11] << 8) + 4
+                    pos += size
+                    if struct.unpack_from("<I", buf, 4)[0] < seq:
+                        f.seek(size - _HDR, 1)
+                        continue
+                    yield mv[:_HDR]
+                    rest = size - _HDR
+                    while rest > 0:
+                        k = rest if rest < _BUF else _BUF
+                        if f.readinto(mv[:k]) != k:
+                            return
+                        yield mv[:k]
+                        rest -= k
+                    left -= size
+
     def ack(self, seq):
         """The gateway stored everything up to `seq`: remember it (durably, first), then reclaim."""
         if self.acked != _NONE and seq <= self.acked:

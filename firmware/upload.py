@@ -16,7 +16,7 @@ import struct
 
 from micropython import const
 
-_CHUNK_BYTES = const(2048)  # blocks per POST, bounded by the heap (64 KiB budget for everything)
+_CHUNK_BYTES = const(4096)  # blocks per POST (streamed from flash, never held in RAM)
 _MAGIC = b"FCH1"
 
 
@@ -87,7 +87,6 @@ class Uploader:
         self.log = log
         self.device_id = device_id
         self.mac = HMACSHA256(key)
-        self.buf = bytearray(_CHUNK_BYTES)
         self.chunks = 0
         self.failures = 0
         self.rejected = 0
@@ -95,14 +94,11 @@ class Uploader:
         self.last_error = None
 
     async def post(self, host, port, first, last, n):
-        """Send one chunk; returns (status, acked_seq, error)."""
+        """Send one chunk (blocks streamed from flash, signed on the way); returns (status, acked, error)."""
         head = chunk_header(self.device_id, first, last, n)
         h = self.mac.start()
         h.update(head)
-        blocks = memoryview(self.buf)[:n]
-        h.update(blocks)
-        tag = self.mac.finish(h)
-        length = len(head) + n + len(tag)
+        length = len(head) + n + 32
         reader, writer = await asyncio.open_connection(host, port)
         try:
             req = (
@@ -111,8 +107,12 @@ class Uploader:
             )
             writer.write(req.encode())
             writer.write(head)
-            writer.write(blocks)
-            writer.write(tag)
+            await writer.drain()
+            for piece in self.log.pieces(first, n):
+                h.update(piece)
+                writer.write(piece)
+                await writer.drain()
+            writer.write(self.mac.finish(h))
             await writer.drain()
             status_line = await reader.readline()
             clen = 0
@@ -151,7 +151,7 @@ class Uploader:
             seq = log.first_unacked()
             if seq is None:
                 return done
-            n, first, last = log.read_from(seq, self.buf)
+            n, first, last = log.span(seq, _CHUNK_BYTES)
             if n == 0:
                 self.last_error = "block_too_big"
                 self.failures += 1
