@@ -55,19 +55,25 @@ def route_distances(
     b0 = np.where(valid, b, 0)
     la = net.edge_length[a0]
     lb = net.edge_length[b0]
-    between, _ = table.lookup(net.edge_to[a0], net.edge_from[b0])
+    fa, ta = net.edge_from[a0], net.edge_to[a0]
+    fb, tb = net.edge_from[b0], net.edge_to[b0]
+    same = a0 == b0
+    along = same & (ob >= oa)
+    # Moving along one edge never needs the table (no route is shorter), nor does stepping
+    # straight from an edge onto the next.
+    between = np.zeros(a.shape)
+    need = np.flatnonzero((~along & (ta != fb)).ravel())
+    between.reshape(-1)[need] = table.lookup(ta.ravel()[need], fb.ravel()[need])[0]
     best = (la - oa) + between + ob
     kind = np.full(a.shape, VIA, dtype=np.int8)
     rev = net.reverse_edge[a0]
     # Turning back at a junction is a U-turn too (free only at a dead end, where it is the way on).
     out_degree = np.diff(net.out_offsets)
-    at_node = (rev == b0) & (rev >= 0) & (between == 0) & (out_degree[net.edge_to[a0]] > 1)
+    at_node = (rev == b0) & (rev >= 0) & (ta == fb) & (out_degree[ta] > 1)
     kind[at_node] = UTURN
     extra = np.where(at_node, params.uturn_penalty, 0.0)
 
-    same = a0 == b0
-    along = same & (ob >= oa)
-    use = along & (ob - oa <= best + extra)
+    use = along
     best = np.where(use, ob - oa, best)
     extra = np.where(use, 0.0, extra)
     kind[use] = ALONG
@@ -82,8 +88,6 @@ def route_distances(
     back = np.where(same & (ob < oa), oa - ob, np.inf)
     # Jitter around a junction: both positions near a node they share (the van stands there, the
     # fixes scatter onto the edges around it). ``to_a == from_b`` is the forward case, VIA above.
-    fa, ta = net.edge_from[a0], net.edge_to[a0]
-    fb, tb = net.edge_from[b0], net.edge_to[b0]
     back = np.where(~same & (fa == fb), np.minimum(back, oa + ob), back)
     back = np.where(~same & (fa == tb), np.minimum(back, oa + (lb - ob)), back)
     back = np.where(~same & (ta == tb), np.minimum(back, (la - oa) + (lb - ob)), back)
