@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import math
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -140,6 +141,9 @@ class World:
             self._emit_uart(t)
             if self.wake_on_uart and t > self.clock.t:
                 break
+        for pty in self.ptys.values():
+            if pty.backlog:  # the reader has made room since the last write
+                pty.flush()
         self.clock.set(t)
         self.bus.advance(t)
         self.van.wifi.move_van(*self.position(t))
@@ -231,6 +235,15 @@ class World:
         doc = self.wiring(link, str(workdir / "flash.img"), str(workdir / "provision.json"))
         path.write_text(json.dumps(doc, indent=2))
         return path
+
+    def drain(self, timeout_s: float = 5.0) -> bool:
+        """Push what the ptys could not take yet (a slow reader); True when nothing is left."""
+        deadline = time.monotonic() + timeout_s
+        while any(p.backlog for p in self.ptys.values()) and time.monotonic() < deadline:
+            for p in self.ptys.values():
+                p.flush()
+            time.sleep(0.005)
+        return not any(p.backlog for p in self.ptys.values())
 
     def close(self) -> None:
         for p in self.ptys.values():

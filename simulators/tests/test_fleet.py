@@ -74,7 +74,7 @@ def test_a_hundred_vans(tmp_path: Path) -> None:
     assert len(results) == 100 and all(w.finished for w in worlds)
 
 
-def test_a_recorded_log_drives_the_world_over_the_link(tmp_path: Path) -> None:
+def test_a_recorded_log_drives_the_world_over_the_link() -> None:
     rx = GnssReceiver(block_loop(), GnssConfig(ttff_s=0.0), tail_s=0.0)
     log = NmeaLog.parse(b"".join(rx.epoch(k) for k in range(rx.n_epochs) if not 30 <= k < 40))
     van, _ = make_van(log.trajectory(), seed=2, start_utc=log.start_utc, tail_s=5.0)
@@ -84,25 +84,28 @@ def test_a_recorded_log_drives_the_world_over_the_link(tmp_path: Path) -> None:
     port = server.add(world)
     thread = threading.Thread(target=server.serve, args=(lambda: bool(server.closed_worlds),))
     thread.start()
-    port_reader = serial.Serial(world.ptys["gnss"].path, 9600, timeout=0.05)
+    port_reader = serial.Serial(world.ptys["gnss"].path, 9600, timeout=0)
     got = bytearray()
-    done = threading.Event()
-
-    def read_all() -> None:
-        while not done.is_set() or port_reader.in_waiting:
-            got.extend(port_reader.read(65536))
-
-    reader = threading.Thread(target=read_all)
-    reader.start()
-    wiring = tmp_path / "wiring.json"
-    wiring.write_text(json.dumps({"link": f"127.0.0.1:{port}"}))
+    sock = socket.create_connection(("127.0.0.1", port))
     try:
-        drive(wiring, 1000, {})
+        ticks, status = 0, 0
+        while status != 2:  # the firmware's pattern: sleep, then read what the UART holds
+            ticks += 1000
+            sock.sendall(struct.pack("<BHI", 0x03, 4, ticks))
+            status, n = struct.unpack("<BH", sock.recv(3))
+            body = sock.recv(n)
+            if status == 0:
+                ticks = struct.unpack("<I", body)[0]
+            got += port_reader.read(65536)
+        sock.close()
+        assert world.drain()
+        port_reader.timeout = 0.2
+        while chunk := port_reader.read(65536):
+            got += chunk
     finally:
-        done.set()
-        reader.join()
         port_reader.close()
         thread.join()
         server.close()
         world.close()
+    assert world.ptys["gnss"].dropped == 0
     assert bytes(got) == b"".join(log.chunks)
