@@ -123,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     net = load_network(_pbf(args.pbf))
     plan = build(net, args.stops, args.seed, f"van-{args.seed}", start_utc=_start(args.start))
     write_round(plan.rnd, plan.van, plan.profile, out)
-    world = World(plan.van, realtime=args.realtime, speed=args.speed)
+    world = World(plan.van, realtime=args.realtime, speed=args.speed, wake_on_uart=args.wake_on_uart)
     return _serve_world(world, out, args.run, args.quiet)
 
 
@@ -134,12 +134,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if path.suffix.lower() == ".gpx":
         traj, start = read_gpx(path)
         van, _ = make_van(traj, seed=args.seed, start_utc=start)
-        return _serve_world(World(van, realtime=args.realtime, speed=args.speed), out, args.run, args.quiet)
+        return _serve_world(
+            World(van, realtime=args.realtime, speed=args.speed, wake_on_uart=args.wake_on_uart),
+            out,
+            args.run,
+            args.quiet,
+        )
     log = NmeaLog.read(path)
     if args.link:
         van, _ = make_van(log.trajectory(), seed=args.seed, start_utc=log.start_utc)
         van.gnss = log
-        return _serve_world(World(van, realtime=args.realtime, speed=args.speed), out, args.run, args.quiet)
+        return _serve_world(
+            World(van, realtime=args.realtime, speed=args.speed, wake_on_uart=args.wake_on_uart),
+            out,
+            args.run,
+            args.quiet,
+        )
     # the log alone, on a pty, at its own pace (sped up by --speed)
     pty = PtySerial()
     print(f"serving {path} on {pty.path} ({log.n_epochs} epochs, {log.times[-1]:.0f} s)", flush=True)
@@ -201,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--realtime", action="store_true")
     s.add_argument("--speed", type=float, default=1.0)
     s.add_argument("--run", help="command to start with FACTEUR_WIRING set (e.g. the firmware)")
+    s.add_argument("--wake-on-uart", action="store_true", help="end a sleep early when UART bytes arrive")
     s.set_defaults(func=cmd_serve)
 
     rp = sub.add_parser("replay", help="replay an NMEA log (its own timing) or a GPX track")
@@ -213,6 +224,7 @@ def parser() -> argparse.ArgumentParser:
         "--link", action="store_true", help="serve over the host link in lockstep, with all sensors"
     )
     rp.add_argument("--run", help="command to start with FACTEUR_WIRING set")
+    rp.add_argument("--wake-on-uart", action="store_true", help="end a sleep early when UART bytes arrive")
     rp.add_argument("--linger", type=float, default=0.0, help="keep the pty open this long at the end")
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=cmd_replay)

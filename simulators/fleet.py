@@ -100,6 +100,7 @@ def serve(
     first_seed: int = 1,
     ready: Callable[[list[Path]], None] | None = None,
     idle_limit_s: float | None = 30.0,
+    wake_on_uart: bool = False,
 ) -> list[World]:
     """Serve ``vans`` worlds on one link server until every van has finished and hung up.
 
@@ -111,7 +112,7 @@ def serve(
     try:
         for seed in range(first_seed, first_seed + vans):
             plan = build(net, stops, seed, f"van-{seed}")
-            world = World(plan.van)
+            world = World(plan.van, wake_on_uart=wake_on_uart)
             port = server.add(world)
             folder = out / plan.van.name
             wirings.append(world.write_wiring(folder / "wiring.json", f"127.0.0.1:{port}", folder))
