@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from gateway import metrics
 from gateway.config import GatewaySettings
 from gateway.forwarder import Forwarder
-from gateway.spool import SeqGapError, Spool
+from gateway.spool import Spool
 from ingest.chunks.batch import CHUNK_MEDIA_TYPE
 from ingest.records.decode import decode_blocks
 from ingest.records.envelope import Chunk, ChunkError, parse_chunk
@@ -122,9 +122,7 @@ _UPLOAD_BODY = {
         "content": {CHUNK_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
     }
 }
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    c: {"model": ErrorBody} for c in (400, 401, 403, 409, 413, 415, 503)
-}
+_ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": ErrorBody} for c in (400, 401, 403, 413, 415, 503)}
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -189,8 +187,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             newest = None
         try:
             outcome = await asyncio.to_thread(spool.put, chunk, body, newest)
-        except SeqGapError as exc:
-            return _error(409, "seq_gap", str(exc), acked_seq=exc.acked_seq)
         except sqlite3.Error as exc:
             log.error("spool write failed: %s", exc)
             return _error(

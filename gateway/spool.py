@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS vans (
     newest_utc  REAL,
     last_sync   REAL
 );
+CREATE TABLE IF NOT EXISTS van_ranges (
+    device_id TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    PRIMARY KEY (device_id, first_seq)
+);
 CREATE TABLE IF NOT EXISTS device_keys (
     device_id TEXT PRIMARY KEY,
     key       BLOB NOT NULL
@@ -58,18 +64,10 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class SeqGapError(Exception):
-    """The chunk starts after a gap: the van must resend from ``acked_seq + 1``."""
-
-    def __init__(self, acked_seq: int, first_seq: int) -> None:
-        super().__init__(f"expected seq {acked_seq + 1}, chunk starts at {first_seq}")
-        self.acked_seq = acked_seq
-
-
 @dataclass(frozen=True)
 class PutOutcome:
     acked_seq: int
-    #: False for a retransmission already covered by the acknowledged seq.
+    #: False for a retransmission: every block of the chunk was already held.
     stored: bool
 
 
@@ -112,44 +110,56 @@ class Spool:
     # -- uploads ------------------------------------------------------------------------------
 
     def put(self, chunk: Chunk, body: bytes, newest_utc: float | None) -> PutOutcome:
-        """Store a verified chunk durably (or recognise a retransmission); raises :class:`SeqGapError`."""
+        """Store a verified chunk durably, or recognise a retransmission.
+
+        ``acked_seq`` is the end of the contiguous run of seqs held for the van that contains the
+        chunk: at least ``last_seq``, more if later blocks are already here. A chunk that starts
+        after a gap is stored too (the van may have uploaded the blocks in between at another
+        depot, or dropped its oldest blocks when its flash filled up).
+        """
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT acked_seq FROM vans WHERE device_id = ?", (chunk.device_id,)
-                ).fetchone()
-                acked = None if row is None else int(row[0])
-                if acked is not None and chunk.last_seq <= acked:
-                    self._db.execute(
-                        "UPDATE vans SET last_seen = ? WHERE device_id = ?", (now, chunk.device_id)
+                ranges = [
+                    (int(lo), int(hi))
+                    for lo, hi in self._db.execute(
+                        "SELECT first_seq, last_seq FROM van_ranges WHERE device_id = ? ORDER BY first_seq",
+                        (chunk.device_id,),
                     )
-                    self._db.execute("COMMIT")
-                    return PutOutcome(acked, stored=False)
-                if acked is not None and chunk.first_seq > acked + 1:
-                    self._db.execute("ROLLBACK")
-                    raise SeqGapError(acked, chunk.first_seq)
-                self._db.execute(
-                    "INSERT INTO chunks (device_id, first_seq, last_seq, blocks, body, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (chunk.device_id, chunk.first_seq, chunk.last_seq, len(chunk.blocks), body, now),
+                ]
+                covering = next(
+                    (r for r in ranges if r[0] <= chunk.first_seq and chunk.last_seq <= r[1]), None
                 )
+                if covering is not None:
+                    acked, stored = covering[1], False
+                else:
+                    self._db.execute(
+                        "INSERT INTO chunks (device_id, first_seq, last_seq, blocks, body, received_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (chunk.device_id, chunk.first_seq, chunk.last_seq, len(chunk.blocks), body, now),
+                    )
+                    merged = merge_range(ranges, (chunk.first_seq, chunk.last_seq))
+                    self._db.execute("DELETE FROM van_ranges WHERE device_id = ?", (chunk.device_id,))
+                    self._db.executemany(
+                        "INSERT INTO van_ranges (device_id, first_seq, last_seq) VALUES (?, ?, ?)",
+                        [(chunk.device_id, lo, hi) for lo, hi in merged],
+                    )
+                    acked = next(hi for lo, hi in merged if lo <= chunk.last_seq <= hi)
+                    stored = True
                 self._db.execute(
                     "INSERT INTO vans (device_id, acked_seq, last_seen, newest_utc) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (device_id) DO UPDATE SET acked_seq = excluded.acked_seq, "
+                    "ON CONFLICT (device_id) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq), "
                     "last_seen = excluded.last_seen, newest_utc = max(coalesce(newest_utc, 0), "
                     "coalesce(excluded.newest_utc, 0))",
-                    (chunk.device_id, chunk.last_seq, now, newest_utc),
+                    (chunk.device_id, acked, now, newest_utc if stored else None),
                 )
                 self._db.execute("COMMIT")
-            except SeqGapError:
-                raise
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        return PutOutcome(chunk.last_seq, stored=True)
+        return PutOutcome(acked, stored=stored)
 
     # -- time anchors, to date what vans upload (for /status only) ---------------------------
 
@@ -261,3 +271,18 @@ class Spool:
 
 def _opt(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def merge_range(ranges: list[tuple[int, int]], new: tuple[int, int]) -> list[tuple[int, int]]:
+    """``ranges`` (disjoint, inclusive) with ``new`` added, overlapping or adjacent runs merged.
+
+    >>> merge_range([(0, 9), (20, 29)], (10, 19))
+    [(0, 29)]
+    """
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted([*ranges, new]):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out

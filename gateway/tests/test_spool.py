@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.spool import SeqGapError, Spool
+from gateway.spool import Spool
 from ingest.chunks.synthetic import synthetic_blocks
 from ingest.records.envelope import Chunk, build_chunk, parse_chunk
 
@@ -20,29 +20,30 @@ def chunk(first: int, last: int, device: str = "van-1") -> tuple[Chunk, bytes]:
     return parse_chunk(body), body
 
 
-# (uploads as (first, last), expected acked_seq after each, or "gap")
+# (uploads as (first, last), expected (acked_seq, stored) after each)
 CASES = [
-    ([(100, 109)], [109]),
-    ([(100, 109), (100, 109)], [109, 109]),  # retransmission
-    ([(100, 109), (105, 119)], [109, 119]),  # overlap: stored whole, ingest trims
-    ([(100, 109), (110, 119), (100, 104)], [109, 119, 119]),  # old part again: ack the high mark
-    ([(100, 109), (112, 119)], [109, "gap"]),
-    ([(110, 119)], [119]),  # the first chunk a gateway sees sets the baseline
+    ([(100, 109)], [(109, True)]),
+    ([(100, 109), (100, 109)], [(109, True), (109, False)]),  # retransmission
+    ([(100, 109), (105, 119)], [(109, True), (119, True)]),  # overlap: stored whole, ingest trims
+    ([(100, 109), (110, 119), (100, 104)], [(109, True), (119, True), (119, False)]),  # old part again
+    # After a gap (blocks uploaded elsewhere, or dropped by the van): stored, acked to its end;
+    # filling the gap later joins the runs.
+    ([(100, 109), (112, 119), (110, 111)], [(109, True), (119, True), (119, True)]),
+    ([(100, 109), (115, 119), (105, 112)], [(109, True), (119, True), (112, True)]),
+    ([(110, 119)], [(119, True)]),
 ]
 
 
 @pytest.mark.parametrize(("uploads", "acks"), CASES)
-def test_acknowledgements(tmp_path: Path, uploads: list[tuple[int, int]], acks: list[object]) -> None:
+def test_acknowledgements(
+    tmp_path: Path, uploads: list[tuple[int, int]], acks: list[tuple[int, bool]]
+) -> None:
     spool = Spool(tmp_path)
     try:
         for (first, last), expected in zip(uploads, acks, strict=True):
             c, body = chunk(first, last)
-            if expected == "gap":
-                with pytest.raises(SeqGapError) as exc:
-                    spool.put(c, body, None)
-                assert exc.value.acked_seq == 109
-            else:
-                assert spool.put(c, body, None).acked_seq == expected
+            outcome = spool.put(c, body, None)
+            assert (outcome.acked_seq, outcome.stored) == expected
     finally:
         spool.close()
 
