@@ -33,7 +33,7 @@ _UART_MS = const(250)
 _CO2_POLL_MS = const(5000)
 _TIME_MS = const(600000)
 _WIFI_MS = const(15000)
-_ACC_CAP = const(256)  # samples per second buffer (>= 200 Hz worth)
+_ACC_CAP = const(128)  # samples per second buffer (100 Hz + slack)
 
 
 def load_provision(path):

@@ -58,17 +58,6 @@ class FlashLog:
 
     # --- state file -----------------------------------------------------------------------
 
-    def _load_state(self):
-        try:
-            with open(self.root + "/" + _STATE, "rb") as f:
-                b = f.read(20)
-        except OSError:
-            return
-        if len(b) == 20 and crc32(b[:16]) == struct.unpack_from("<I", b, 16)[0]:
-            self.boot_count, self.acked, self.dropped, floor = struct.unpack_from("<IIII", b, 0)
-            if floor > self.next_seq:
-                self.next_seq = floor
-
     def _save_state(self):
         b = bytearray(20)
         struct.pack_into("<IIII", b, 0, self.boot_count, self.acked, self.dropped, self.next_seq)
@@ -83,76 +72,19 @@ class FlashLog:
     def _path(self, n):
         return "%s/%08d.seg" % (self.root, n)
 
-    def _scan(self, n):
-        """(first_seq, last_seq, valid_bytes, torn) of segment n, validating every block."""
-        first = last = -1
-        pos = 0
-        torn = False
-        buf = self.buf
-        mv = self.mv
-        with open(self._path(n), "rb") as f:
-            while True:
-                got = f.readinto(mv[:_HDR])
-                if not got:
-                    break
-                if got < _HDR or buf[0] != 0x46 or buf[1] != 0x42:
-                    torn = True
-                    break
-                seq = struct.unpack_from("<I", buf, 4)[0]
-                left = buf[10] | buf[11] << 8
-                crc = crc32(mv[:_HDR])
-                while left > 0:  # payload in buffer-sized pieces: the buffer stays small
-                    k = left if left < _BUF else _BUF
-                    if f.readinto(mv[:k]) != k:
-                        torn = True
-                        break
-                    crc = crc32(mv[:k], crc)
-                    left -= k
-                if torn or f.readinto(mv[:4]) != 4 or struct.unpack_from("<I", buf, 0)[0] != crc:
-                    torn = True
-                    break
-                if first >= 0 and seq != last + 1:
-                    torn = True  # never written by us in this order: treat as corrupt
-                    break
-                if first < 0:
-                    first = seq
-                last = seq
-                pos = f.tell()
-        return first, last, pos, torn
-
     def recover(self):
-        """Scan the log after boot; returns the next seq to use. Increments the boot count."""
-        self.close()
-        self._load_state()
-        names = []
-        for name in os.listdir(self.root):
-            if len(name) == 12 and name[8:] == ".seg":
-                try:
-                    names.append(int(name[:8]))
-                except ValueError:
-                    pass
-        names.sort()
-        self.segs = []
-        top = -1
-        for n in names:
-            first, last, valid, torn = self._scan(n)
-            if torn:
-                self.torn += 1
-            if first < 0:
-                os.remove(self._path(n))
-                continue
-            if self.segs and first != self.segs[-1][2] + 1:
-                pass  # a gap (drop-oldest, or seqs after a reclaim): kept, uploads handle it
-            self.segs.append([n, first, last, valid, torn])
-            if last > top:
-                top = last
-        if top >= 0 and top + 1 > self.next_seq:
-            self.next_seq = top + 1
-        if self.acked != _NONE and self.acked + 1 > self.next_seq:
-            self.next_seq = self.acked + 1
-        self.boot_count += 1
-        self._save_state()
-        return self.next_seq
+        """Scan the log after boot; returns the next seq to use. Increments the boot count.
+
+        The scanning code lives in logscan.py, loaded for the boot and released after it.
+        """
+        import sys
+
+        from logscan import recover
+
+        try:
+            return recover(self)
+        finally:
+            sys.modules.pop("logscan", None)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -233,38 +165,12 @@ class FlashLog:
         return None
 
     def read_from(self, seq, out):
-        """Copy contiguous valid blocks starting at `seq` into bytearray `out`.
-
-        Returns (nbytes, first_seq, last_seq); nbytes 0 when nothing fits or nothing is there.
-        """
-        n = 0
-        first = last = -1
-        mv = memoryview(out)
-        for s in self.segs:
-            if s[1] < 0 or s[2] < seq:
-                continue
-            if first >= 0 and s[1] != last + 1:
-                break
-            pos = 0
-            with open(self._path(s[0]), "rb") as f:
-                while pos < s[3]:
-                    if f.readinto(self.mv[:_HDR]) != _HDR:
-                        break
-                    size = _HDR + (self.buf[10] | self.buf[11] << 8) + 4
-                    b_seq = struct.unpack_from("<I", self.buf, 4)[0]
-                    if b_seq < seq:
-                        f.seek(size - _HDR, 1)
-                        pos += size
-                        continue
-                    if n + size > len(out):
-                        return n, first, last
-                    mv[n : n + _HDR] = self.mv[:_HDR]
-                    f.readinto(mv[n + _HDR : n + size])
-                    if first < 0:
-                        first = b_seq
-                    last = b_seq
-                    n += size
-                    pos += size
+        """Copy the contiguous valid blocks from `seq` into `out` (tests, tools): (nbytes, first, last)."""
+        n, first, last = self.span(seq, len(out))
+        p = 0
+        for piece in self.pieces(first, n):
+            out[p : p + len(piece)] = piece
+            p += len(piece)
         return n, first, last
 
     def span(self, seq, limit):
