@@ -2,9 +2,9 @@
 
 Blocks (see FORMAT.md) are appended to segment files `<dir>/NNNNNNNN.seg` and flushed one by one:
 on littlefs `flush()` commits the file atomically, so a power cut keeps every flushed block and loses
-at most the one being written. Recovery scans every segment, validates headers and CRC-32, and stops
-a segment at its first torn or corrupt block (that tail is never surfaced; new blocks go to a new
-segment). A small state file, replaced atomically by rename, keeps the boot count, the highest
+at most the one being written. Recovery (logscan.py, loaded for the boot only) scans every segment,
+validates headers and CRC-32, and stops a segment at its first torn or corrupt block (that tail is
+never surfaced; new blocks go to a new segment). A small state file, replaced atomically by rename, keeps the boot count, the highest
 acknowledged seq (so seqs are never reused after reclaim) and the dropped-block counter.
 
 When the log outgrows `max_bytes`, the oldest segment is deleted (drop-oldest) and counted.
@@ -12,7 +12,8 @@ When the log outgrows `max_bytes`, the oldest segment is deleted (drop-oldest) a
     log = FlashLog("/flash/log", max_bytes=1800000)
     log.recover()                # -> next seq to use
     log.append(block_bytes)      # durable when it returns
-    n = log.read_from(seq, buf)  # raw contiguous blocks starting at seq into buf (for upload)
+    n, first, last = log.span(seq, 4096)   # contiguous blocks from seq, for one upload chunk
+    for piece in log.pieces(first, n): ...  # their bytes, streamed through a 256-byte buffer
     log.ack(seq)                 # blocks <= seq are acknowledged; whole segments are reclaimed
 """
 
