@@ -243,6 +243,9 @@ class Firmware:
             await clock.sleep_until(t)
             if clock.ended or self.log.first_unacked() is None and self.w.empty():
                 continue
+            g = self.gps
+            if g.fix and g.speed_cms is not None and g.speed_cms > 200:
+                continue  # driving: no depot here, and a scan blocks the radio for a while on a board
             wifi = self.board.wifi
             seen = None
             for ssid, _ in wifi.scan():
