@@ -88,9 +88,10 @@ class _Texture:
         )
 
 
-def rush_hours(t_utc: float, utc_offset_h: float = 2.0) -> float:
-    hour = ((t_utc / 3600.0) + utc_offset_h) % 24.0
-    return 1.0 + 0.8 * math.exp(-(((hour - 8.0) / 1.5) ** 2)) + 0.6 * math.exp(-(((hour - 17.0) / 2.0) ** 2))
+def rush_hours(t_utc: npt.ArrayLike, utc_offset_h: float = 2.0) -> FloatArray:
+    hour = ((np.asarray(t_utc, dtype=np.float64) / 3600.0) + utc_offset_h) % 24.0
+    peaks = 0.8 * np.exp(-(((hour - 8.0) / 1.5) ** 2)) + 0.6 * np.exp(-(((hour - 17.0) / 2.0) ** 2))
+    return np.asarray(1.0 + peaks, dtype=np.float64)
 
 
 class AirField:
@@ -109,24 +110,31 @@ class AirField:
             self._days[day] = float(np.random.default_rng([self.seed, day]).lognormal(0.0, 0.35))
         return self._days[day]
 
-    def _excess(self, x: FloatArray, y: FloatArray, t_utc: float) -> tuple[FloatArray, FloatArray]:
+    def day_factors(self, t_utc: npt.ArrayLike) -> FloatArray:
+        """:meth:`day_factor` for an array of times."""
+        t = np.asarray(t_utc, dtype=np.float64)
+        days, inverse = np.unique(np.floor(t / 86_400.0), return_inverse=True)
+        values = np.array([self.day_factor(float(d) * 86_400.0) for d in days])
+        return np.asarray(values[inverse].reshape(t.shape), dtype=np.float64)
+
+    def _excess(self, x: FloatArray, y: FloatArray, t_utc: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         d_main, d_int = self.layout.distances(x, y)
         traffic = rush_hours(t_utc)
         return traffic * np.exp(-d_main / 40.0), traffic * np.exp(-d_int / 25.0)
 
     def pm(
-        self, x: npt.ArrayLike, y: npt.ArrayLike, t_utc: float
+        self, x: npt.ArrayLike, y: npt.ArrayLike, t_utc: npt.ArrayLike
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         xa, ya = np.asarray(x, float), np.asarray(y, float)
         road, junction = self._excess(xa, ya, t_utc)
         texture = 1.0 + 0.15 * self._texture(xa, ya)
-        pm25 = self.background_pm25 * self.day_factor(t_utc) * (1.0 + 1.5 * road + 1.0 * junction) * texture
+        pm25 = self.background_pm25 * self.day_factors(t_utc) * (1.0 + 1.5 * road + 1.0 * junction) * texture
         return 0.7 * pm25, pm25, 1.7 * pm25
 
-    def co2(self, x: npt.ArrayLike, y: npt.ArrayLike, t_utc: float) -> FloatArray:
+    def co2(self, x: npt.ArrayLike, y: npt.ArrayLike, t_utc: npt.ArrayLike) -> FloatArray:
         xa, ya = np.asarray(x, float), np.asarray(y, float)
         road, junction = self._excess(xa, ya, t_utc)
-        day = 10.0 * (self.day_factor(t_utc) - 1.0)
+        day = 10.0 * (self.day_factors(t_utc) - 1.0)
         return np.asarray(
             420.0 + day + 60.0 * road + 40.0 * junction + 8.0 * self._texture(xa, ya), dtype=np.float64
         )

@@ -61,6 +61,7 @@ class Lis3dh:
         self.now = 0.0
         self.samples_produced = 0
         self.samples_lost = 0
+        self._cache: tuple[int, float, npt.NDArray[np.float64]] = (0, 0.0, np.zeros((0, 3)))
 
     def _reset_registers(self) -> None:
         self.regs[:] = bytes(0x40)
@@ -105,12 +106,22 @@ class Lis3dh:
         if count > keep and self.fifo_mode:  # older samples would have been overwritten anyway
             self.samples_lost += count - keep
             self.overrun = True
-        times = self.odr_start + np.arange(last - keep + 1, last + 1) / odr
-        raw = self._encode_many(self.source.output(times, odr))
+        raw = self._encode_many(self._analog(last - keep + 1, last + 1, odr))
         mode = self.fifo_mode
         for i in range(0, len(raw), 6):
             self._store(raw[i : i + 6], mode)
         self.samples_produced += count
+
+    def _analog(self, first: int, end: int, odr: float) -> npt.NDArray[np.float64]:
+        """Acceleration (g) of ODR-grid samples ``first``..``end-1``, computed a second ahead at a
+        time: the source is a function of time, so asking early changes nothing but the cost."""
+        c_first, c_odr, cache = self._cache
+        if c_odr != odr or first < c_first or end > c_first + len(cache):
+            ahead = max(end - first, int(odr))
+            times = self.odr_start + np.arange(first, first + ahead) / odr
+            self._cache = (first, odr, self.source.output(times, odr))
+            c_first, _, cache = self._cache
+        return cache[first - c_first : end - c_first]
 
     def _encode_many(self, g: npt.NDArray[np.float64]) -> bytes:
         """Output registers (6 bytes, little-endian, left-justified) for each row of ``g`` (g)."""
@@ -157,6 +168,7 @@ class Lis3dh:
         if reg == CTRL_REG1 and self.odr_hz != old_odr:
             self.odr_start = self.now
             self.next_sample = 1
+            self._cache = (0, 0.0, np.zeros((0, 3)))
         if reg == CTRL_REG5 and value & 0x80:  # BOOT: reload trimming, registers to defaults
             self._reset_registers()
         if (reg == FIFO_CTRL_REG and value >> 6 == 0) or (reg == CTRL_REG5 and not value & 0x40):

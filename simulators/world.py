@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from simulators.accel import AccelSource
 from simulators.clock import SimClock
 from simulators.depot_wifi import DepotWifi
@@ -89,6 +91,7 @@ class World:
         self.scd41 = Scd41(self._co2_sample)
         self.bus.attach(LIS3DH_ADDRESS, self.lis3dh)
         self.bus.attach(SCD41_ADDRESS, self.scd41)
+        self._air_track()
         self.pms = Pms5003(self._pm_sample)
         self.modem = Modem(self._radio)
         self.ptys = {"gnss": PtySerial(), "pms": PtySerial(), "modem": PtySerial()}
@@ -102,16 +105,24 @@ class World:
         x, y = self.van.traj.xy_at(self.van.traj.distance_at(t))
         return float(x), float(y)
 
+    def _air_track(self) -> None:
+        """The air at the van every second of the scenario, computed once (the fields are exact at
+        whole seconds, linear in between)."""
+        grid = np.arange(0.0, self.end_t + 2.0, 1.0)
+        x, y = self.van.traj.xy_at(self.van.traj.distance_at(grid))
+        utc = self.clock.start_utc.timestamp() + grid
+        self._air_grid = grid
+        self._pm_track = np.stack(self.van.air.pm(x, y, utc), axis=1)
+        self._co2_track = self.van.air.co2(x, y, utc)
+
     def _co2_sample(self, t: float) -> tuple[float, float, float]:
-        x, y = self.position(t)
         utc = self.clock.start_utc.timestamp() + t
         temp, rh = self.van.air.weather(utc)
-        return float(self.van.air.co2(x, y, utc)), temp, rh
+        return float(np.interp(t, self._air_grid, self._co2_track)), temp, rh
 
     def _pm_sample(self, t: float) -> tuple[float, float, float]:
-        x, y = self.position(t)
-        pm1, pm25, pm10 = self.van.air.pm(x, y, self.clock.start_utc.timestamp() + t)
-        return float(pm1), float(pm25), float(pm10)
+        pm = self._pm_track
+        return tuple(float(np.interp(t, self._air_grid, pm[:, i])) for i in range(3))  # type: ignore[return-value]
 
     def _radio(self, t: float) -> Radio | None:
         return self.van.coverage.radio(*self.position(t))
