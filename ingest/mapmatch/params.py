@@ -16,7 +16,7 @@ parameter                  default    meaning
 ``max_detour_ratio``       4.0        routes longer than this × the straight step (+ 2 radii) are impossible
 ``backward_tolerance``     50.0 m     moving back along the road by up to this is noise, not a detour
 ``backward_penalty``       1.0        a backward step costs this × its length on top (per beta)
-``uturn_penalty``          30.0 m     added route length for a U-turn in the middle of a street
+``uturn_penalty``          0 → 10 σ   added cost (m) of a U-turn mid-street or at a junction (not a dead end)
 ``speed_tolerance``        1.5        implied speeds up to this × the speed limit keep full confidence
 ``speed_window_s``         10.0 s     implied speed is the mean over this window (1 Hz steps are noisy)
 ``route_table_delta``      3000.0 m   upper bound of the precomputed origin–destination table (FMM)
@@ -53,7 +53,7 @@ class MatchParams:
     max_detour_ratio: float = 4.0
     backward_tolerance: float = 50.0
     backward_penalty: float = 1.0
-    uturn_penalty: float = 30.0
+    uturn_penalty: float = 0.0
     speed_tolerance: float = 1.5
     speed_window_s: float = 10.0
     route_table_delta: float = 3000.0
@@ -91,6 +91,11 @@ class MatchParams:
     def candidate_slack(self) -> float:
         """``candidate_margin``, or 4 sigma_z when it is 0."""
         return self.candidate_margin or 4.0 * self.sigma_z
+
+    @property
+    def uturn_cost(self) -> float:
+        """``uturn_penalty``, or 10 sigma_z when it is 0 (it must outweigh noise-driven detours)."""
+        return self.uturn_penalty or 10.0 * self.sigma_z
 
     @property
     def transition_scale(self) -> float:

@@ -6,7 +6,7 @@ between candidate ``(a, oa)`` of one fix and ``(b, ob)`` of the next is the chea
 - ``ALONG``: the same edge, moving forward: ``ob − oa``;
 - ``VIA``: to the end of ``a``, the shortest route to the start of ``b`` (route table), into ``b``;
 - ``UTURN``: ``b`` is the opposite direction of ``a``, turning mid-street (``|oa − (len − ob)|``)
-  or at the junction ending ``a``; the step pays ``uturn_penalty`` on top (not at a dead end,
+  or at the junction ending ``a``; the step pays ``uturn_cost`` on top (not at a dead end,
   where turning is the only way on);
 - ``STANDSTILL``: ``b`` lies *behind* ``a`` on the same edge, or on another edge around a node
   both touch (the edge before, a sibling branch), within ``backward_tolerance`` of it: at
@@ -71,7 +71,7 @@ def route_distances(
     out_degree = np.diff(net.out_offsets)
     at_node = (rev == b0) & (rev >= 0) & (ta == fb) & (out_degree[ta] > 1)
     kind[at_node] = UTURN
-    extra = np.where(at_node, params.uturn_penalty, 0.0)
+    extra = np.where(at_node, params.uturn_cost, 0.0)
 
     use = along
     best = np.where(use, ob - oa, best)
@@ -79,9 +79,9 @@ def route_distances(
     kind[use] = ALONG
 
     uturn = np.abs(oa - (la - ob))
-    use = (rev == b0) & (rev >= 0) & (uturn + params.uturn_penalty < best + extra)
+    use = (rev == b0) & (rev >= 0) & (uturn + params.uturn_cost < best + extra)
     best = np.where(use, uturn, best)
-    extra = np.where(use, params.uturn_penalty, extra)
+    extra = np.where(use, params.uturn_cost, extra)
     kind[use] = UTURN
 
     tol = params.backward_tolerance
@@ -106,7 +106,7 @@ def transition_logp(
     """Log transition probability of each route distance (``-inf`` where impossible).
 
     Penalties are added to the cost, outside ``|route − gc|`` so a noisy long step cannot absorb
-    them: a U-turn pays ``uturn_penalty``; a backward (``STANDSTILL``) step pays
+    them: a U-turn pays ``uturn_cost``; a backward (``STANDSTILL``) step pays
     ``backward_penalty`` × its length, so a van that really drives the other way is soon better
     explained by the opposite direction.
     """
@@ -115,7 +115,7 @@ def transition_logp(
         params.max_detour_ratio * gc + 2.0 * params.search_radius,
     )
     penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
-    penalty = np.where(kind == UTURN, params.uturn_penalty, penalty)
+    penalty = np.where(kind == UTURN, params.uturn_cost, penalty)
     cost = np.abs(route - gc) + penalty
     logp: Float = np.where(np.isfinite(route) & (route <= limit), -cost / params.transition_scale, -np.inf)
     return logp
