@@ -76,6 +76,10 @@ def _softmax_share(forward: Float, choice: Int) -> Float:
     return share
 
 
+#: How far back (edges) a backward step may retract the path it jittered ahead on.
+_RETRACT_DEPTH = 3
+
+
 def build_paths(
     *,
     net: RoadNetwork,
@@ -103,44 +107,58 @@ def build_paths(
     routes = route_of.tolist()
     bounds = via_bounds.tolist()
     via_list = via_edge.tolist()
+    floor = 0  # the stack index where the current chain starts; never retract below it
+
+    def retract_to(target: int) -> bool:
+        """Pop the stack back to ``target`` if it is among the chain's last few edges."""
+        for depth in range(2, min(_RETRACT_DEPTH, len(out_edge) - floor) + 1):
+            if out_edge[-depth] == target:
+                del out_edge[-depth + 1 :]
+                del out_fix[-depth + 1 :]
+                return True
+        return False
+
     for i, b in enumerate(edges):
         if starts[i]:
+            floor = len(out_edge)
             out_fix.append(i)
             out_edge.append(b)
             continue
         k = kinds[i]
         top = out_edge[-1]
+        a = edges[i - 1]
         if k == STANDSTILL:
-            a = edges[i - 1]
-            if b == top or top != a:
+            if b == top or retract_to(b) or top != a:
                 continue
-            if len(out_edge) >= 2 and out_edge[-2] == b and not starts[out_fix[-1]]:
+            if frm[b] == frm[a] and len(out_edge) - floor >= 2:
+                # A sibling branch of the junction: the van took ``b``, not ``a``.
                 out_fix.pop()
                 out_edge.pop()
-            elif frm[b] == frm[a] and not starts[out_fix[-1]]:
-                out_fix.pop()
-                out_edge.pop()
-                if out_edge and to[out_edge[-1]] == frm[b]:
+                out_fix.append(i)
+                out_edge.append(b if to[out_edge[-1]] == frm[b] else a)
+            continue
+        if top not in (a, b):
+            # The stack is not where the decoded step starts (a standstill step left it ahead or
+            # beside): go back to ``b`` or ``a`` if the path just passed them, else route on.
+            if retract_to(b):
+                continue
+            if not retract_to(a):
+                if to[b] == frm[top] or to[b] == to[top]:
+                    continue  # ``b`` leads into the junction the path already reached
+                if len(out_edge) - floor >= 2 and frm[b] == frm[top] and to[out_edge[-2]] == frm[b]:
+                    out_edge[-1] = b
+                    out_fix[-1] = i
+                elif to[top] != frm[b]:
+                    _, link = table.route_edges(net, np.array([to[top]]), np.array([frm[b]]))
+                    for e in link.tolist():
+                        out_fix.append(i)
+                        out_edge.append(e)
+                if out_edge[-1] != b:
                     out_fix.append(i)
                     out_edge.append(b)
-                else:
-                    out_fix.append(i)
-                    out_edge.append(a)
-            continue
-        a = edges[i - 1]
-        if top not in (a, b):
-            # The stack ends where a standstill step left it: route on from there, not from ``a``.
-            if to[b] == frm[top] or to[b] == to[top]:
-                continue  # ``b`` leads into the junction the path already reached: no progress
-            if len(out_edge) >= 2 and frm[b] == frm[top] and to[out_edge[-2]] == frm[b]:
-                out_edge[-1] = b
-                out_fix[-1] = i
-            elif to[top] != frm[b]:
-                _, link = table.route_edges(net, np.array([to[top]]), np.array([frm[b]]))
-                for e in link.tolist():
-                    out_fix.append(i)
-                    out_edge.append(e)
-        elif k == VIA and routes[i] >= 0:
+                continue
+            top = a
+        if k == VIA and routes[i] >= 0:
             r = routes[i]
             for e in via_list[bounds[r] : bounds[r + 1]]:
                 out_fix.append(i)
