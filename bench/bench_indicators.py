@@ -289,6 +289,21 @@ def score(url: str, streets: StreetProfiles, truth: Truth, city: City, net: Road
         f"precision = {precision:.3f}, recall = {recall:.3f}; false positives on good road = "
         f"{fp_good:.2%} of {len(good)} segments"
     )
+    false = sorted(confirmed - truth_hole)
+    if false:
+        with psycopg.connect(url) as conn:
+            found = conn.execute(
+                'SELECT segment_id, "offset", passes, peak FROM pothole_clusters'
+                " WHERE period = 'month' AND confirmed AND segment_id = ANY(%s) ORDER BY segment_id LIMIT 5",
+                (false,),
+            ).fetchall()
+        for sid, off, npass, peak in found:
+            e = index[int(sid)]
+            klass = CLASS_NAMES[streets.iso_class[e]]
+            print(
+                f"  a false one: ISO class {klass}, {net.edge_length[e]:.0f} m long, at {off:.0f} m,"
+                f" seen on {npass} of {by_sid[int(sid)][2]} passes, median peak {peak or 0:.2f} g"
+            )
     # PM2.5 vs the field at the segment's middle over its passes' times.
     times: dict[int, list[float]] = {}
     for sid, t in passes:

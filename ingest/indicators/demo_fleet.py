@@ -7,9 +7,9 @@ depot on legal routes, with the simulator's speed law and stops), seen through a
 noise. The van's readings are those the firmware would record (FORMAT.md records: TIME, TRACK,
 POTHOLE, AIR, CO2, COVERAGE) from a city whose truth is fixed for the whole demo:
 
-- roughness per OSM way (an IRI class; the firmware feature ``norm = IRI / iri_per_norm`` with
-  noise), potholes on the roughest ways (hit with probability 0.85 on each pass) and rare one-off
-  jolts anywhere;
+- roughness per OSM way (an IRI class; the firmware feature ``norm`` from it by the calibration
+  of :mod:`.roughness`, with noise), potholes on the roughest ways (hit with probability 0.85 on
+  each pass) and rare one-off jolts anywhere;
 - air and CO2 from :class:`simulators.fields.AirField` (main roads and junctions, rush hours, day to
   day), coverage from :class:`simulators.fields.CoverageField`.
 
@@ -157,7 +157,9 @@ def van_day(
     edge = truth.edge
     on_net = edge >= 0
     iri = np.where(on_net, city.iri[np.maximum(edge, 0)], 2.0)
-    norm = iri / city.iri_per_norm * rng.lognormal(0.0, 0.25, len(tt))
+    p = IndicatorParams()
+    at_speed = np.power(np.maximum(speed, 0.5) / p.iri_ref_speed, p.iri_speed_exponent)
+    norm = iri / (city.iri_per_norm * at_speed) * rng.lognormal(0.0, 0.25, len(tt))
     rms_mg = norm * np.power(np.maximum(speed, 0.0), 1.5) / 9.80665
     # Potholes: the truth offset crosses the hole during the second.
     hole = np.where(on_net, city.pothole_offset[np.maximum(edge, 0)], np.nan)

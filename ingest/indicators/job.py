@@ -189,11 +189,11 @@ def rebuild_passes(
                 rows,
             )
     ph = conn.execute(
-        "SELECT extract(epoch FROM time), severity, lat, lon FROM potholes "
+        "SELECT extract(epoch FROM time), severity, lat, lon, peak FROM potholes "
         "WHERE device_id = %s AND time >= %s AND time <= %s ORDER BY time",
         span,
     ).fetchall()
-    tp, sev, plat, plon = _cols(ph, 4)
+    tp, sev, plat, plon, ppeak = _cols(ph, 5)
     near = nearest_point(tp, t)
     hit = near >= 0
     hit[hit] = seg[near[hit]] >= 0
@@ -211,16 +211,17 @@ def rebuild_passes(
                 int(sev[j]),
                 _f(plat[j]),
                 _f(plon[j]),
+                _f(ppeak[j]),
                 int(idx[p]),
             )
         )
     if events:
-        pass_start = {i: datetime.fromtimestamp(float(t[first[i]]), UTC) for i in {e[7] for e in events}}
+        pass_start = {i: datetime.fromtimestamp(float(t[first[i]]), UTC) for i in {e[8] for e in events}}
         with conn.cursor() as cur:
             cur.executemany(
                 'INSERT INTO pothole_events (time, device_id, segment_id, "offset", severity, lat, lon,'
-                " pass_start) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(*e[:7], pass_start[e[7]]) for e in events],
+                " peak, pass_start) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(*e[:8], pass_start[e[8]]) for e in events],
             )
     return k, len(events), touched
 
@@ -256,7 +257,7 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
     ev = conn.execute(
         """
         SELECT segment_id, "offset", severity, extract(epoch FROM pass_start), hashtext(device_id),
-               lat, lon, extract(epoch FROM time)
+               lat, lon, extract(epoch FROM time), peak
         FROM pothole_events
         WHERE segment_id = ANY(%s) AND time >= %s AND time < %s ORDER BY segment_id, time
         """,
@@ -273,7 +274,7 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
     if not rows:
         return 0
     cols = _cols([(0, *r[1:]) for r in rows], 15)
-    ecols = _cols([(0, *r[1:]) for r in ev], 8)
+    ecols = _cols([(0, *r[1:]) for r in ev], 9)
     sid = _ids(rows)
     esid = _ids(ev)
     out = []
@@ -302,7 +303,7 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
         em = esid == s
         confirmed_n = 0
         if em.any():
-            off, sev, pstart, dev, lat, lon, et = (c[em] for c in ecols[1:])
+            off, sev, pstart, dev, lat, lon, et, peak = (c[em] for c in ecols[1:])
             pass_key = np.unique(np.column_stack([pstart, dev]), axis=0, return_inverse=True)[1].ravel()
             cl, confirmed = potholes.cluster_events(
                 off,
@@ -310,6 +311,10 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
                 sev.astype(np.int64),
                 params.pothole_radius_m,
                 params.pothole_min_passes,
+                segment_passes=int(m.sum()),
+                min_share=params.pothole_min_share,
+                peak=peak,
+                min_peak=params.pothole_min_peak_g,
             )
             confirmed_n = int(confirmed.sum())
             for c in range(len(cl.offset)):
@@ -327,6 +332,7 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
                         int(cl.severity[c]),
                         bool(confirmed[c]),
                         datetime.fromtimestamp(float(et[mm].max()), UTC),
+                        _f(float(cl.peak[c])),
                     )
                 )
         out.append(
@@ -364,8 +370,8 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
         if clusters_out:
             cur.executemany(
                 'INSERT INTO pothole_clusters (segment_id, period, period_start, "offset", lat, lon, events,'
-                " passes, severity, confirmed, last_seen)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " passes, severity, confirmed, last_seen, peak)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 clusters_out,
             )
     return len(out)

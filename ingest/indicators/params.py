@@ -5,12 +5,22 @@ name                     default    meaning
 =======================  =========  ==========================================================
 ``pass_gap_s``           120        a pause longer than this on one segment starts a new pass
 ``min_confidence``       0.2        matched points below this match confidence are ignored
-``iri_per_norm``         0.1        m/km of IRI per unit of the on-board ``norm`` (calibrated
-                                    against the golden car, ``bench/bench_indicators.py``)
+``iri_per_norm``         0.26       m/km of IRI per unit of the on-board ``norm`` at
+                                    ``iri_ref_speed`` (calibrated against the golden car on
+                                    simulated rounds, ``bench/bench_indicators.py``)
+``iri_ref_speed``        8.0        m/s
+``iri_speed_exponent``   0.7        ``IRI = a · norm · (v / v_ref)^k``: the firmware's v^1.5
+                                    normalisation assumes an n⁻² profile and a rigid body; the
+                                    van's suspension makes ``norm`` fall with speed (bench fit)
 ``iri_min_speed``        3.0        m/s; slower seconds say little about roughness
 ``iri_min_seconds``      2          rough seconds a pass needs to give an IRI
 ``pothole_radius_m``     10.0       events closer than this along a segment are one pothole
 ``pothole_min_passes``   2          independent passes that must see a pothole to confirm it
+``pothole_min_share``    0.3        ... and at least this share of the segment's passes (a hole
+                                    is hit on most passes; random jolts on a rough, busy street
+                                    add up to two now and then, but at a small share)
+``pothole_min_peak_g``   0.56       ... and a median event peak of at least this (g): a rough
+                                    surface's peaks sit just over the firmware's 0.45 g threshold
 ``air_min_days``         4          distinct days of air readings before air is published
 ``rsrp_usable_dbm``      -110.0     below: unusable coverage
 ``rsrq_usable_db``       -15.0
@@ -29,11 +39,15 @@ from dataclasses import dataclass
 class IndicatorParams:
     pass_gap_s: float = 120.0
     min_confidence: float = 0.2
-    iri_per_norm: float = 0.1
+    iri_per_norm: float = 0.26
+    iri_ref_speed: float = 8.0
+    iri_speed_exponent: float = 0.7
     iri_min_speed: float = 3.0
     iri_min_seconds: int = 2
     pothole_radius_m: float = 10.0
     pothole_min_passes: int = 2
+    pothole_min_share: float = 0.3
+    pothole_min_peak_g: float = 0.56
     air_min_days: int = 4
     rsrp_usable_dbm: float = -110.0
     rsrq_usable_db: float = -15.0

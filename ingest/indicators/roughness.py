@@ -2,7 +2,9 @@
 
 The firmware's ``norm`` is ``1000 · rms / v^1.5`` (FORMAT.md): for a road whose profile PSD falls
 as n⁻², vertical acceleration RMS grows as v^1.5, so ``norm`` is proportional to roughness
-whatever the speed, and ``IRI ≈ a · norm`` for a vehicle class (``a`` = ``iri_per_norm``).
+whatever the speed, and ``IRI ≈ a · norm`` for a vehicle class (``a`` = ``iri_per_norm``). A real
+van's suspension filters the road, so ``norm`` still falls with speed; each second is corrected
+with ``(v / iri_ref_speed)^iri_speed_exponent`` (fitted on the simulators' van, see the bench).
 
     >>> pass_iri(norm, speed, pass_idx, k, params)      # (k,) m/km, NaN without enough seconds
     >>> segment_iri(pass_values, pass_seconds)           # (iri, confidence)
@@ -20,7 +22,9 @@ def pass_iri(norm: Float, speed: Float, idx: Int, k: int, params: IndicatorParam
     """IRI of each of ``k`` passes (NaN with fewer than ``iri_min_seconds`` usable seconds) and the
     number of usable seconds of each."""
     usable = np.isfinite(norm) & np.isfinite(speed) & (speed >= params.iri_min_speed)
-    mean, counts = group_mean(np.where(usable, norm, np.nan), idx, k)
+    v = np.where(usable, speed, params.iri_ref_speed)
+    at_ref = norm * np.power(v / params.iri_ref_speed, params.iri_speed_exponent)
+    mean, counts = group_mean(np.where(usable, at_ref, np.nan), idx, k)
     iri: Float = np.where(counts >= params.iri_min_seconds, params.iri_per_norm * mean, np.nan)
     return iri, counts
 

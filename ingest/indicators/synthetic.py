@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from ingest.indicators.params import IndicatorParams
+
 LAT0, LON0 = 60.1700, 24.9300
 M_PER_DEG_LAT = 111_320.0
 SPEED = 8.0
@@ -75,7 +77,7 @@ def seed_city(
     devices: int = 3,
     n: int = 4,
     spacing_m: float = 200.0,
-    iri_per_norm: float = 0.1,
+    iri_per_norm: float = IndicatorParams().iri_per_norm,
     seed: int = 7,
 ) -> CityTruth:
     rng = np.random.default_rng(seed)

@@ -40,10 +40,10 @@ def test_group_median() -> None:
 
 def test_pass_iri_ignores_slow_seconds_and_needs_enough_of_them() -> None:
     norm = np.array([40, 40, 60, 999, 20, np.nan], dtype=np.float64)
-    speed = np.array([8, 8, 8, 1, 8, 8], dtype=np.float64)
+    speed = np.array([8, 8, 8, 1, 8, 8], dtype=np.float64)  # 8 m/s = iri_ref_speed
     idx = np.array([0, 0, 0, 0, 1, 1], dtype=np.int64)
     iri, n = roughness.pass_iri(norm, speed, idx, 2, P)
-    assert iri[0] == pytest.approx(0.1 * 140 / 3)
+    assert iri[0] == pytest.approx(P.iri_per_norm * 140 / 3)  # at the reference speed
     assert n.tolist() == [3, 1]
     assert np.isnan(iri[1])
 
@@ -130,3 +130,28 @@ def test_priority_ranks_rough_holed_busy_streets_first_and_says_why() -> None:
     assert entries[1].reasons[0].startswith("poor air: PM2.5 30")
     with pytest.raises(ValueError, match="positive"):
         IndicatorParams(iri_per_norm=0)
+
+
+def test_pass_iri_corrects_norm_for_speed() -> None:
+    norm = np.array([40.0, 40.0, 40.0, 40.0])
+    speed = np.array([4.0, 4.0, 16.0, 16.0])
+    iri, _ = roughness.pass_iri(norm, speed, np.array([0, 0, 1, 1], dtype=np.int64), 2, P)
+    # The same norm means a rougher road at a higher speed (the suspension filters more).
+    assert iri[1] / iri[0] == pytest.approx(4.0**P.iri_speed_exponent)
+
+
+def test_potholes_need_a_share_of_the_passes_and_a_strong_jolt() -> None:
+    offset = np.array([50.0, 51.0, 120.0, 121.0, 122.0])
+    pass_key = np.array([0, 1, 2, 3, 4], dtype=np.int64)
+    severity = np.ones(5, dtype=np.int64)
+    peak = np.array([1.2, 1.4, 0.5, 0.52, 0.5])  # g: a hole, then a rough patch on every pass
+    cl, confirmed = potholes.cluster_events(
+        offset, pass_key, severity, 10.0, 2, segment_passes=5, min_share=0.3, peak=peak, min_peak=0.56
+    )
+    assert cl.peak.tolist() == pytest.approx([1.3, 0.5])
+    assert confirmed.tolist() == [True, False]
+    # Two passes out of twenty are too few to be a hole everyone drives over.
+    _, rare = potholes.cluster_events(
+        offset[:2], pass_key[:2], severity[:2], 10.0, 2, segment_passes=20, min_share=0.3
+    )
+    assert rare.tolist() == [False]
