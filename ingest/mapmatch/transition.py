@@ -50,53 +50,62 @@ def route_distances(
     candidates (edge -1) give ``inf`` and ``IMPOSSIBLE``.
     """
     a, oa, b, ob, gc = np.broadcast_arrays(a, oa, b, ob, gc)
+    shape = a.shape
+    a, oa, b, ob = a.ravel(), oa.ravel(), b.ravel(), ob.ravel()
     valid = (a >= 0) & (b >= 0)
     a0 = np.where(valid, a, 0)
     b0 = np.where(valid, b, 0)
     la = net.edge_length[a0]
-    lb = net.edge_length[b0]
     fa, ta = net.edge_from[a0], net.edge_to[a0]
-    fb, tb = net.edge_from[b0], net.edge_to[b0]
+    fb = net.edge_from[b0]
     same = a0 == b0
     along = same & (ob >= oa)
     # Moving along one edge never needs the table (no route is shorter), nor does stepping
     # straight from an edge onto the next.
-    between = np.zeros(a.shape)
-    need = np.flatnonzero((~along & (ta != fb)).ravel())
-    between.reshape(-1)[need] = table.lookup(ta.ravel()[need], fb.ravel()[need])[0]
-    best = (la - oa) + between + ob
-    kind = np.full(a.shape, VIA, dtype=np.int8)
+    between = np.zeros(len(a))
+    need = np.flatnonzero(~along & (ta != fb))
+    between[need] = table.lookup(ta[need], fb[need])[0]
+    best = np.where(along, ob - oa, (la - oa) + between + ob)
+    kind = np.where(along, ALONG, VIA).astype(np.int8)
+    extra = np.zeros(len(a))
+
+    # U-turns onto the opposite direction: at the junction ending ``a`` (free only at a dead
+    # end, where it is the way on) or mid-street.
     rev = net.reverse_edge[a0]
-    # Turning back at a junction is a U-turn too (free only at a dead end, where it is the way on).
-    out_degree = np.diff(net.out_offsets)
-    at_node = (rev == b0) & (rev >= 0) & (ta == fb) & (out_degree[ta] > 1)
-    kind[at_node] = UTURN
-    extra = np.where(at_node, params.uturn_cost, 0.0)
+    u = np.flatnonzero((rev == b0) & (rev >= 0))
+    if len(u):
+        out_degree = np.diff(net.out_offsets)
+        at_node = (ta[u] == fb[u]) & (out_degree[ta[u]] > 1)
+        cost_u = np.where(at_node, params.uturn_cost, 0.0)
+        kind[u[at_node]] = UTURN
+        extra[u] = cost_u
+        mid = np.abs(oa[u] - (la[u] - ob[u]))
+        take = mid + params.uturn_cost < best[u] + cost_u
+        best[u[take]] = mid[take]
+        extra[u[take]] = params.uturn_cost
+        kind[u[take]] = UTURN
 
-    use = along
-    best = np.where(use, ob - oa, best)
-    extra = np.where(use, 0.0, extra)
-    kind[use] = ALONG
-
-    uturn = np.abs(oa - (la - ob))
-    use = (rev == b0) & (rev >= 0) & (uturn + params.uturn_cost < best + extra)
-    best = np.where(use, uturn, best)
-    extra = np.where(use, params.uturn_cost, extra)
-    kind[use] = UTURN
-
+    # Backward jitter: on the same edge, or around a node both edges touch (the van stands
+    # there and the fixes scatter onto the edges around it).
     tol = params.backward_tolerance
-    back = np.where(same & (ob < oa), oa - ob, np.inf)
-    # Jitter around a junction: both positions near a node they share (the van stands there, the
-    # fixes scatter onto the edges around it). ``to_a == from_b`` is the forward case, VIA above.
-    back = np.where(~same & (fa == fb), np.minimum(back, oa + ob), back)
-    back = np.where(~same & (fa == tb), np.minimum(back, oa + (lb - ob)), back)
-    back = np.where(~same & (ta == tb), np.minimum(back, (la - oa) + (lb - ob)), back)
-    use = (back <= tol) & (back * (1.0 + params.backward_penalty) < best + extra)
-    best = np.where(use, back, best)
-    kind[use] = STANDSTILL
+    tb = net.edge_to[b0]
+    near = np.flatnonzero((same & (ob < oa)) | (~same & ((fa == fb) | (fa == tb) | (ta == tb))))
+    if len(near):
+        s_, oa_, ob_, la_ = same[near], oa[near], ob[near], la[near]
+        lb_ = net.edge_length[b0[near]]
+        fa_, ta_, fb_, tb_ = fa[near], ta[near], fb[near], tb[near]
+        back = np.where(s_, oa_ - ob_, np.inf)
+        back = np.where(~s_ & (fa_ == fb_), np.minimum(back, oa_ + ob_), back)
+        back = np.where(~s_ & (fa_ == tb_), np.minimum(back, oa_ + (lb_ - ob_)), back)
+        back = np.where(~s_ & (ta_ == tb_), np.minimum(back, (la_ - oa_) + (lb_ - ob_)), back)
+        take = (back <= tol) & (back * (1.0 + params.backward_penalty) < best[near] + extra[near])
+        best[near[take]] = back[take]
+        kind[near[take]] = STANDSTILL
 
     best = np.where(valid, best, np.inf)
     kind[~valid | ~np.isfinite(best)] = IMPOSSIBLE
+    best = best.reshape(shape)
+    kind = kind.reshape(shape)
     return best, kind
 
 
