@@ -9,10 +9,11 @@ What is measured (one fresh database, the real service as ``uvicorn --workers N`
 
 Reported: readings/s, the ratio to raw COPY with as many connections as workers, CPU µs per
 reading of the ingest processes (and of all PostgreSQL processes, which other users of a shared
-machine inflate), and the p50/p99 acknowledgement time of a batch request.
+machine inflate), and the p50/p99 acknowledgement time of a batch request. Raw COPY and the
+service alternate for ``FACTEUR_BENCH_ROUNDS`` rounds (2) and each keeps its best run.
 
     make bench BENCH_ARGS=ingest        # or: python -m bench ingest
-    FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=6   # size (default ≈ 1 M readings)
+    FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=48   # size (default ≈ 1 M readings)
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ from ingest.schema import migrate
 from ingest.testing import free_port
 
 DEVICES = int(os.environ.get("FACTEUR_BENCH_DEVICES", "48"))
-CHUNKS_PER_DEVICE = int(os.environ.get("FACTEUR_BENCH_CHUNKS", "6"))
-BLOCKS_PER_CHUNK = 360  # one hour of driving
-CHUNKS_PER_BATCH = 8
+CHUNKS_PER_DEVICE = int(os.environ.get("FACTEUR_BENCH_CHUNKS", "48"))
+BLOCKS_PER_CHUNK = 45  # ≈ 4 KiB, what the firmware puts in one upload
+CHUNKS_PER_BATCH = 64  # the gateway's default batch
 CLIENT_CONCURRENCY = 4
+ROUNDS = int(os.environ.get("FACTEUR_BENCH_ROUNDS", "2"))
 ADMIN = "bench-admin-token"
 WIDTHS = (28, 12, 8, 14, 10, 9, 9)
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -56,7 +58,7 @@ class Dataset:
     devices: list[tuple[str, bytes]]
     chunks: list[bytes]  # device-major order: each device's chunks in seq order
     readings: int
-    copy_bodies: dict[str, list[bytes]]  # table -> one binary COPY body per chunk
+    copy_bodies: dict[str, list[bytes]]  # table -> one binary COPY body per van (raw COPY's best case)
 
 
 def make_dataset() -> Dataset:
@@ -71,21 +73,19 @@ def make_dataset() -> Dataset:
             table = getattr(decoded, kind)
             readings += len(table)
             _, fields = LAYOUT[kind]
-            n = len(table)
-            for part in np.array_split(np.arange(n), CHUNKS_PER_DEVICE):
-                t = table[part]
-                bodies[kind].append(
-                    copy_body(
-                        [
-                            Column(t["utc"], "timestamptz"),
-                            Column(np.full(len(t), device_id.encode()), "text"),
-                            Column(t["boot_id"], "int4"),
-                            Column(t["seq"], "int8"),
-                            Column(t["ticks"], "int8"),
-                            *(Column(t[f], k) for _, f, k in fields),
-                        ]
-                    )
+            t = table
+            bodies[kind].append(
+                copy_body(
+                    [
+                        Column(t["utc"], "timestamptz"),
+                        Column(np.full(len(t), device_id.encode()), "text"),
+                        Column(t["boot_id"], "int4"),
+                        Column(t["seq"], "int8"),
+                        Column(t["ticks"], "int8"),
+                        *(Column(t[f], k) for _, f, k in fields),
+                    ]
                 )
+            )
         for c in range(CHUNKS_PER_DEVICE):
             chunks.append(
                 build_chunk(device_id, key, blocks[c * BLOCKS_PER_CHUNK : (c + 1) * BLOCKS_PER_CHUNK])
@@ -199,10 +199,8 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
         r = httpx.post(f"{base}/v1/registry/gateways", json={"gateway_id": f"gw-{depot}", "depot": depot},
                        headers=admin, timeout=10)  # fmt: skip
         token = r.json()["token"]
-        # Interleave devices in batches, as a gateway forwarding a night's spool would.
-        order = [
-            data.chunks[d * CHUNKS_PER_DEVICE + c] for c in range(CHUNKS_PER_DEVICE) for d in range(DEVICES)
-        ]
+        # In spool order, as a gateway forwards: each van's uploads of the day one after the other.
+        order = data.chunks
         batches = [
             join_batch(order[i : i + CHUNKS_PER_BATCH]) for i in range(0, len(order), CHUNKS_PER_BATCH)
         ]
@@ -264,32 +262,48 @@ def main() -> int:
         print(f"dataset: {DEVICES} vans × {CHUNKS_PER_DEVICE} chunks × {BLOCKS_PER_CHUNK} blocks = "
               f"{total_blocks} blocks, {data.readings} readings, {sum(map(len, data.chunks)) / 1e6:.1f} MB "
               f"(built in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
-        header = ("run", "readings/s", "vs raw", "ingest µs/rd", "pg µs/rd", "p50 ms", "p99 ms")
+        # Raw COPY and the service alternate, ROUNDS times; each configuration keeps its best run,
+        # so a burst of load from other users of the machine does not decide the ratio.
+        raw: dict[int, tuple[float, float]] = {}  # connections -> (readings/s, pg µs/reading)
+        svc: dict[int, tuple[float, ServiceRun]] = {}
+        for _ in range(ROUNDS):
+            for n in (1, 2):
+                reset(url)
+                pg0 = _cpu_seconds(_postgres_pids())
+                seconds = raw_copy(url, data, n)
+                pg_us = (_cpu_seconds(_postgres_pids()) - pg0) / data.readings * 1e6
+                if data.readings / seconds > raw.get(n, (0.0, 0.0))[0]:
+                    raw[n] = (data.readings / seconds, pg_us)
+                reset(url)
+                run = service(url, data, n)
+                if run.accepted != total_blocks:
+                    print(f"service stored {run.accepted} of {total_blocks} blocks", file=sys.stderr)
+                    return 1
+                if n not in svc or data.readings / run.seconds > svc[n][0]:
+                    svc[n] = (data.readings / run.seconds, run)
+        header = (
+            f"run (best of {ROUNDS})",
+            "readings/s",
+            "vs raw",
+            "ingest µs/rd",
+            "pg µs/rd",
+            "p50 ms",
+            "p99 ms",
+        )
         print("".join(f"{h:<28}" if i == 0 else f"{h:>{WIDTHS[i]}}" for i, h in enumerate(header)))
-        raw: dict[int, float] = {}
-        for conns in (1, 2):
-            reset(url)
-            pg = _postgres_pids()
-            pg0 = _cpu_seconds(pg)
-            s = raw_copy(url, data, conns)
-            pg_cpu = _cpu_seconds(_postgres_pids()) - pg0
-            raw[conns] = data.readings / s
-            print(f"{f'raw binary COPY, {conns} conn':<28}{raw[conns]:>12,.0f}{'1.00':>8}{'-':>14}"
-                  f"{pg_cpu / data.readings * 1e6:>10.2f}{'-':>9}{'-':>9}")  # fmt: skip
-        for workers in (1, 2):
-            reset(url)
-            run = service(url, data, workers)
-            if run.accepted != total_blocks:
-                print(f"service stored {run.accepted} of {total_blocks} blocks", file=sys.stderr)
-                return 1
-            rate = data.readings / run.seconds
+        for n in (1, 2):
+            print(f"{f'raw binary COPY, {n} conn':<28}{raw[n][0]:>12,.0f}{'1.00':>8}{'-':>14}"
+                  f"{raw[n][1]:>10.2f}{'-':>9}{'-':>9}")  # fmt: skip
+        for n in (1, 2):
+            rate, run = svc[n]
             lat = np.array(run.latencies) * 1000
             ingest_us = run.ingest_cpu / data.readings * 1e6
             pg_us = run.postgres_cpu / data.readings * 1e6
-            print(f"{f'service, {workers} worker(s)':<28}{rate:>12,.0f}{rate / raw[workers]:>8.2f}"
+            print(f"{f'service, {n} worker(s)':<28}{rate:>12,.0f}{rate / raw[n][0]:>8.2f}"
                   f"{ingest_us:>14.2f}{pg_us:>10.2f}"
                   f"{np.percentile(lat, 50):>9.0f}{np.percentile(lat, 99):>9.0f}")  # fmt: skip
-        print(f"(batch = {CHUNKS_PER_BATCH} chunks ≈ {CHUNKS_PER_BATCH * BLOCKS_PER_CHUNK * 10} readings; "
+        print(f"(chunk = {BLOCKS_PER_CHUNK} blocks ≈ 4 KiB; batch = {CHUNKS_PER_BATCH} chunks "
+              f"≈ {CHUNKS_PER_BATCH * BLOCKS_PER_CHUNK * 10} readings; "
               f"{CLIENT_CONCURRENCY} concurrent requests; "
               f"{os.cpu_count()} CPUs shared with the database)")  # fmt: skip
     finally:

@@ -196,6 +196,7 @@ def test_gaps_garbage_and_the_forwarding_window(
     assert status["forwarder"]["in_window"] is False  # type: ignore[index]
 
 
+@pytest.mark.long
 def test_the_bandwidth_cap_spaces_batches_out(
     ingest_service: IngestService, gateways: list[GatewayProcess], tmp_path: Path
 ) -> None:

@@ -59,21 +59,28 @@ async def store_chunks(
     """Store ``chunks`` (already parsed and MAC-verified) in one transaction; commit on return."""
     received_at = datetime.now(UTC)
     outcomes: list[StoreOutcome] = []
+    devices = sorted({c.device_id for c in chunks})
     async with conn.transaction(), conn.cursor() as cur:
-        for device_id in sorted({c.device_id for c in chunks}):
-            await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7001))", (device_id,))
+        # Locks in device-id order (unnest keeps the order of the sorted array), so two requests
+        # with overlapping sets of vans cannot deadlock.
+        await cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(d, 7001)) FROM unnest(%s::text[]) d", (devices,)
+        )
+        lows = {d: min(c.first_seq for c in chunks if c.device_id == d) for d in devices}
+        highs = {d: max(c.last_seq for c in chunks if c.device_id == d) for d in devices}
+        await cur.execute(
+            "SELECT c.device_id, c.first_seq, c.last_seq "
+            "FROM unnest(%s::text[], %s::int8[], %s::int8[]) u(d, lo, hi) "
+            "JOIN chunk_ranges c ON c.device_id = u.d AND c.last_seq >= u.lo AND c.first_seq <= u.hi",
+            (devices, [lows[d] for d in devices], [highs[d] for d in devices]),
+        )
+        recorded: dict[str, list[tuple[int, int]]] = {d: [] for d in devices}
+        for device_id, lo, hi in await cur.fetchall():
+            recorded[str(device_id)].append((int(lo), int(hi)))
         fresh: list[tuple[Chunk, list[tuple[int, int]]]] = []
-        recorded: dict[str, list[tuple[int, int]]] = {}
         for chunk in chunks:
-            await cur.execute(
-                "SELECT first_seq, last_seq FROM chunk_ranges "
-                "WHERE device_id = %s AND first_seq <= %s AND last_seq >= %s",
-                (chunk.device_id, chunk.last_seq, chunk.first_seq),
-            )
-            covered = [(int(lo), int(hi)) for lo, hi in await cur.fetchall()]
-            covered += recorded.get(chunk.device_id, [])
-            runs = missing_runs(chunk.first_seq, chunk.last_seq, covered)
-            recorded.setdefault(chunk.device_id, []).extend(runs)
+            runs = missing_runs(chunk.first_seq, chunk.last_seq, recorded[chunk.device_id])
+            recorded[chunk.device_id].extend(runs)
             fresh.append((chunk, runs))
             accepted = count(runs)
             outcomes.append(
@@ -88,19 +95,17 @@ async def store_chunks(
             for chunk, runs in fresh:
                 for lo, hi in runs:
                     await copy.write_row((chunk.device_id, lo, hi, gateway_id, received_at))
-        new_blocks: list[tuple[str, list[Block]]] = []
+        new_blocks: dict[str, list[Block]] = {}
         async with cur.copy(_RAW_COPY) as copy:
             copy.set_types(_RAW_TYPES)
             for chunk, runs in fresh:
-                kept: list[Block] = []
                 for lo, hi in runs:
                     run = chunk.blocks[lo - chunk.first_seq : hi - chunk.first_seq + 1]
                     await copy.write_row((received_at, chunk.device_id, lo, hi, b"".join(b.raw for b in run)))
-                    kept += run
-                if kept:
-                    new_blocks.append((chunk.device_id, kept))
+                    new_blocks.setdefault(chunk.device_id, []).extend(run)
         if write_readings is not None:
-            for device_id, blocks in new_blocks:
+            # One pass per van for the whole request: vans' chunks are small (4 KiB from the firmware).
+            for device_id, blocks in new_blocks.items():
                 await _write_readings_or_set_aside(cur, write_readings, device_id, blocks, received_at)
     return outcomes
 
