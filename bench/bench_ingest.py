@@ -44,8 +44,10 @@ from ingest.testing import free_port
 
 DEVICES = int(os.environ.get("FACTEUR_BENCH_DEVICES", "48"))
 CHUNKS_PER_DEVICE = int(os.environ.get("FACTEUR_BENCH_CHUNKS", "48"))
-BLOCKS_PER_CHUNK = 45  # ≈ 4 KiB, what the firmware puts in one upload
-CHUNKS_PER_BATCH = 64  # the gateway's default batch
+#: ≈ 4 KiB, what the firmware puts in one upload (FACTEUR_BENCH_BLOCKS_PER_CHUNK to change).
+BLOCKS_PER_CHUNK = int(os.environ.get("FACTEUR_BENCH_BLOCKS_PER_CHUNK", "45"))
+#: The gateway's default batch (FACTEUR_BENCH_CHUNKS_PER_BATCH).
+CHUNKS_PER_BATCH = int(os.environ.get("FACTEUR_BENCH_CHUNKS_PER_BATCH", "64"))
 CLIENT_CONCURRENCY = 4
 ROUNDS = int(os.environ.get("FACTEUR_BENCH_ROUNDS", "2"))
 ADMIN = "bench-admin-token"
@@ -302,7 +304,7 @@ def main() -> int:
             print(f"{f'service, {n} worker(s)':<28}{rate:>12,.0f}{rate / raw[n][0]:>8.2f}"
                   f"{ingest_us:>14.2f}{pg_us:>10.2f}"
                   f"{np.percentile(lat, 50):>9.0f}{np.percentile(lat, 99):>9.0f}")  # fmt: skip
-        print(f"(chunk = {BLOCKS_PER_CHUNK} blocks ≈ 4 KiB; batch = {CHUNKS_PER_BATCH} chunks "
+        print(f"(chunk = {BLOCKS_PER_CHUNK} blocks; batch = {CHUNKS_PER_BATCH} chunks "
               f"≈ {CHUNKS_PER_BATCH * BLOCKS_PER_CHUNK * 10} readings; "
               f"{CLIENT_CONCURRENCY} concurrent requests; "
               f"{os.cpu_count()} CPUs shared with the database)")  # fmt: skip
