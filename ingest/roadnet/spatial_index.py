@@ -21,9 +21,9 @@ Int = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class NearEdges:
-    """Edges near query points, sorted by point, distance, street (the two directions of a street
-    next to each other), edge: one row per (point, directed edge), or one per pass when an edge
-    winds back near the point.
+    """Edges near query points, sorted by point then distance, the two directions of a street next
+    to each other: one row per (point, directed edge), or one per pass when an edge winds back
+    near the point.
 
     Attributes
     ----------
@@ -130,7 +130,9 @@ class SpatialIndex:
         # One row per local minimum of the distance along each edge: an edge that winds back
         # near the point (a hairpin, a bend) yields one row per pass, so the right pass is not
         # lost to a closer wrong one.
-        order = np.lexsort((offset, edge, point))
+        # Sort by (point, edge, offset) with one float key: exact for point × edge below 2^35,
+        # offsets to half a metre (ample to find minima between pieces metres apart).
+        order = np.argsort((point * len(self.edge_length) + edge) * 262_144.0 + offset)
         point, edge, offset, dist, snapped = (
             point[order],
             edge[order],
@@ -157,16 +159,26 @@ class SpatialIndex:
             offset[is_min],
             snapped[is_min],
         )
+        # The opposite direction of a two-way street goes right after it, then a stable sort by
+        # (point, distance) keeps the two next to each other.
         rev = self.reverse_edge[edge]
         two_way = rev >= 0
-        point = np.concatenate([point, point[two_way]])
-        dist = np.concatenate([dist, dist[two_way]])
-        snapped = np.concatenate([snapped, snapped[two_way]])
-        offset = np.concatenate([offset, self.edge_length[rev[two_way]] - offset[two_way]])
-        edge = np.concatenate([edge, rev[two_way]])
-        # Sorted by point, distance, street (both directions together), edge.
-        street = np.where(self.reverse_edge[edge] >= 0, np.minimum(edge, self.reverse_edge[edge]), edge)
-        order = np.lexsort((edge, street, dist, point))
+        at = np.arange(len(edge)) + np.cumsum(two_way) - two_way
+        n = len(edge) + int(two_way.sum())
+        fwd_at, rev_at = at, at[two_way] + 1
+        out_point = np.empty(n, dtype=np.int64)
+        out_edge = np.empty(n, dtype=np.int64)
+        out_dist = np.empty(n)
+        out_offset = np.empty(n)
+        out_snapped = np.empty((n, 2))
+        out_point[fwd_at], out_point[rev_at] = point, point[two_way]
+        out_edge[fwd_at], out_edge[rev_at] = edge, rev[two_way]
+        out_dist[fwd_at], out_dist[rev_at] = dist, dist[two_way]
+        out_offset[fwd_at], out_offset[rev_at] = offset, self.edge_length[rev[two_way]] - offset[two_way]
+        out_snapped[fwd_at], out_snapped[rev_at] = snapped, snapped[two_way]
+        point, edge, dist, offset, snapped = out_point, out_edge, out_dist, out_offset, out_snapped
+        scale = 2.0 ** np.ceil(np.log2(radius + 2.0))
+        order = np.argsort(point * scale + dist, kind="stable")
         return NearEdges(
             point=point[order],
             edge=edge[order],
