@@ -176,7 +176,11 @@ def make_roughness_fn(streets: StreetProfiles, truth: Truth) -> Any:
         peak = np.full(n, np.nan)
         sev = np.zeros(n, dtype=np.int64)
         for k in range(n):
-            g = source.output(k + np.arange(100) / 100.0)
+            if k == 0:
+                feats.second([], [], 0, None)
+                continue
+            # As on the board: second k's features come from the samples of the second before its fix.
+            g = source.output(k - 1 + np.arange(100) / 100.0)
             xs = np.round(g[:, 0] * 1000).astype(int).tolist()
             zs = np.round(g[:, 2] * 1000).astype(int).tolist()
             feats.second(xs, zs, 100, round(speed[k] * 100))

@@ -118,7 +118,7 @@ def rebuild_passes(
     idx = pass_index(t, seg, params.pass_gap_s)
     first, last = bounds(idx)
     k = len(first)
-    iri, rough_n = roughness.pass_iri(norm, speed, idx, k, params)
+    iri, rough_n = roughness.pass_iri(norm, speed, idx, k, params, t=t)
 
     def readings(sql: str, n: int) -> list[Float]:
         return _cols(conn.execute(sql, span).fetchall(), n)
@@ -201,13 +201,18 @@ def rebuild_passes(
     for j in np.flatnonzero(hit):
         p = int(near[j])
         when = datetime.fromtimestamp(float(tp[j]), UTC)
+        # The jolt happened during the second before the fix (see roughness.pass_iri): halfway
+        # back to the previous fix when that one is on the same segment.
+        at = float(offset[p])
+        if p > 0 and seg[p - 1] == seg[p] and t[p] - t[p - 1] <= 1.5:
+            at = 0.5 * (float(offset[p - 1]) + at)
         touched.add((int(seg[p]), when.date()))
         events.append(
             (
                 when,
                 device_id,
                 int(seg[p]),
-                float(offset[p]),
+                at,
                 int(sev[j]),
                 _f(plat[j]),
                 _f(plon[j]),

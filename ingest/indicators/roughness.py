@@ -18,10 +18,23 @@ from ingest.indicators.params import IndicatorParams
 from ingest.indicators.passes import Float, Int, group_mean
 
 
-def pass_iri(norm: Float, speed: Float, idx: Int, k: int, params: IndicatorParams) -> tuple[Float, Int]:
+def pass_iri(
+    norm: Float, speed: Float, idx: Int, k: int, params: IndicatorParams, *, t: Float | None = None
+) -> tuple[Float, Int]:
     """IRI of each of ``k`` passes (NaN with fewer than ``iri_min_seconds`` usable seconds) and the
-    number of usable seconds of each."""
-    usable = np.isfinite(norm) & np.isfinite(speed) & (speed >= params.iri_min_speed)
+    number of usable seconds of each.
+
+    The board computes second ``i``'s features from the samples of the second *before* its fix
+    (``firmware/app.py``), so they describe the road between fixes ``i − 1`` and ``i``: a second
+    counts for a pass only when both fixes are in it (and, with ``t``, one second apart), which
+    keeps the road of the neighbouring segment out of a short segment's IRI.
+    """
+    whole = np.zeros(len(idx), dtype=np.bool_)
+    if len(idx) > 1:
+        whole[1:] = (idx[1:] == idx[:-1]) & (idx[1:] >= 0)
+        if t is not None:
+            whole[1:] &= np.diff(t) <= 1.5
+    usable = whole & np.isfinite(norm) & np.isfinite(speed) & (speed >= params.iri_min_speed)
     v = np.where(usable, speed, params.iri_ref_speed)
     at_ref = norm * np.power(v / params.iri_ref_speed, params.iri_speed_exponent)
     mean, counts = group_mean(np.where(usable, at_ref, np.nan), idx, k)

@@ -39,13 +39,18 @@ def test_group_median() -> None:
 
 
 def test_pass_iri_ignores_slow_seconds_and_needs_enough_of_them() -> None:
-    norm = np.array([40, 40, 60, 999, 20, np.nan], dtype=np.float64)
-    speed = np.array([8, 8, 8, 1, 8, 8], dtype=np.float64)  # 8 m/s = iri_ref_speed
-    idx = np.array([0, 0, 0, 0, 1, 1], dtype=np.int64)
+    norm = np.array([70, 40, 60, 999, 20, 20, np.nan], dtype=np.float64)
+    speed = np.array([8, 8, 8, 1, 8, 8, 8], dtype=np.float64)  # 8 m/s = iri_ref_speed
+    idx = np.array([0, 0, 0, 0, 1, 1, 1], dtype=np.int64)
     iri, n = roughness.pass_iri(norm, speed, idx, 2, P)
-    assert iri[0] == pytest.approx(P.iri_per_norm * 140 / 3)  # at the reference speed
-    assert n.tolist() == [3, 1]
+    # A pass's first second describes the road before it (the previous segment): left out.
+    assert iri[0] == pytest.approx(P.iri_per_norm * 50)
+    assert n.tolist() == [2, 1]
     assert np.isnan(iri[1])
+    # A gap in time inside a pass: the second after it is left out too.
+    t = np.array([0, 1, 2, 3, 10, 11, 12], dtype=np.float64)
+    _, n_t = roughness.pass_iri(norm, speed, np.zeros(7, dtype=np.int64), 1, P, t=t)
+    assert n_t.tolist() == [3]  # seconds 1, 2 and 11 (3 is slow, 10 follows the gap, 12 has no norm)
 
 
 def test_segment_iri_is_the_median_with_a_confidence_that_grows_with_agreeing_passes() -> None:
@@ -133,9 +138,9 @@ def test_priority_ranks_rough_holed_busy_streets_first_and_says_why() -> None:
 
 
 def test_pass_iri_corrects_norm_for_speed() -> None:
-    norm = np.array([40.0, 40.0, 40.0, 40.0])
-    speed = np.array([4.0, 4.0, 16.0, 16.0])
-    iri, _ = roughness.pass_iri(norm, speed, np.array([0, 0, 1, 1], dtype=np.int64), 2, P)
+    norm = np.full(6, 40.0)
+    speed = np.array([4.0, 4.0, 4.0, 16.0, 16.0, 16.0])
+    iri, _ = roughness.pass_iri(norm, speed, np.array([0, 0, 0, 1, 1, 1], dtype=np.int64), 2, P)
     # The same norm means a rougher road at a higher speed (the suspension filters more).
     assert iri[1] / iri[0] == pytest.approx(4.0**P.iri_speed_exponent)
 
