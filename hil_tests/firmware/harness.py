@@ -77,6 +77,7 @@ def run_round(
     image: bool = False,
     tail_s: float = 120.0,
     upload: bool = True,
+    depot_ssids: bool = True,
     timeout: float = 1800,
 ) -> RoundResult:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +93,11 @@ def run_round(
     if not image:
         flash.mkdir(exist_ok=True)
     prov = workdir / "provision.json"
-    prov.write_text(json.dumps({"device_id": DEVICE, "key_hex": KEY.hex(), "depot_ssids": [van.wifi.ssid]}))
+    prov.write_text(
+        json.dumps(
+            {"device_id": DEVICE, "key_hex": KEY.hex(), "depot_ssids": [van.wifi.ssid] if depot_ssids else []}
+        )
+    )
     wiring = world.wiring(f"127.0.0.1:{port}", str(flash), str(prov))
     (workdir / "wiring.json").write_text(json.dumps(wiring))
     stop = threading.Event()
