@@ -73,7 +73,7 @@ def _with_registry(url: str, work: Callable[[psycopg.AsyncConnection[Any]], Awai
     return asyncio.run(go())
 
 
-def _demo_depot(url: str) -> tuple[str, Path]:
+def _demo_depot(url: str, gateway_port: int) -> tuple[str, Path]:
     """Register the demo depot's gateway (new token each run) and van; returns the token and the
     van's provisioning file."""
 
@@ -88,7 +88,7 @@ def _demo_depot(url: str) -> tuple[str, Path]:
     folder = state_dir() / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{DEMO_DEVICE}.json"
-    store.write_provisioning(path, device, [DEMO_SSID], f"127.0.0.1:{DEMO_GATEWAY_PORT}")
+    store.write_provisioning(path, device, [DEMO_SSID], f"127.0.0.1:{gateway_port}")
     return token, path
 
 
@@ -128,7 +128,7 @@ def _run(host: str, port: int, gateway_port: int) -> int:
     assert settings.database_url is not None
     gateway: subprocess.Popen[bytes] | None = None
     try:
-        token, provisioning = _demo_depot(settings.database_url)
+        token, provisioning = _demo_depot(settings.database_url, gateway_port)
         ingest_url = f"http://{host}:{port}"
         gateway = _start_gateway(ingest_url, token, gateway_port)
         print(f"facteur: database: {where}")
