@@ -97,7 +97,7 @@ class Board:
         except (OSError, ValueError):
             gateway = None
         self.wifi = BoardWiFi(gateway)
-        self.flash_root = "/data"  # littlefs root partition, 2 MiB
+        self.flash_root = ""  # the littlefs root filesystem (the 2 MiB partition): the log is /log
         self.wdt = machine.WDT(timeout=30000)
 
     def feed_watchdog(self):
