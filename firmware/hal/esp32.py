@@ -88,8 +88,8 @@ class Board:
         self.clock = RealClock()
         self.gnss = NonBlockingUART(machine.UART(1, 9600, tx=_GNSS_TX, rx=_GNSS_RX, rxbuf=1024), 512)
         self.pms = NonBlockingUART(machine.UART(2, 9600, tx=_PMS_TX, rx=_PMS_RX, rxbuf=256), 128)
-        # The ESP32 has three UARTs; the modem takes UART0, so the REPL is detached from it in the
-        # field (`make flash` deploys boot.py-free; reconnect over USB-JTAG or keep a debug build).
+        # The ESP32 has three UARTs and the modem takes UART0, which also carries the REPL on stock
+        # builds: a field build has to disable the UART REPL (not done here; see the issue report).
         self.modem = NonBlockingUART(machine.UART(0, 115200, tx=_MODEM_TX, rx=_MODEM_RX, rxbuf=512), 256)
         self.i2c = machine.I2C(0, scl=machine.Pin(_SCL), sda=machine.Pin(_SDA), freq=400000)
         self.provision_path = provision_path
