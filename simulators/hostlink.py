@@ -33,8 +33,9 @@ class _Conn:
 
 
 class LinkServer:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, fast_single: bool = True) -> None:
         self.host = host
+        self.fast_single = fast_single
         self.sel = selectors.DefaultSelector()
         self.listeners: dict[int, tuple[socket.socket, World]] = {}
         self.closed_worlds: list[World] = []
@@ -54,20 +55,32 @@ class LinkServer:
         conn, _ = lsock.accept()
         conn.setblocking(True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # a blocking receive that gives up after 0.5 s (the single-van fast path relies on it)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 500_000))
         self.sel.register(conn, selectors.EVENT_READ, ("conn", _Conn(world, conn)))
 
-    def _service(self, c: _Conn) -> bool:
-        """Answer every complete request; False when the peer has gone."""
-        try:
-            data = c.sock.recv(65536)
-        except ConnectionError:
-            data = b""
-        if not data:
-            self.sel.unregister(c.sock)
-            c.sock.close()
-            self.closed_worlds.append(c.world)
-            return False
-        c.buf += data
+    def _service(self, c: _Conn, single: bool = False, timeout: float = 0.5) -> bool:
+        """Answer every complete request; False when the peer has gone.
+
+        With a single van (``single``) the next request is awaited right here with a blocking
+        receive, skipping a selector round trip per request, until a receive times out.
+        """
+        while True:
+            try:
+                data = c.sock.recv(65536)
+            except BlockingIOError:  # SO_RCVTIMEO expired: back to the selector
+                return True
+            except ConnectionError:
+                data = b""
+            if not data:
+                self._drop(c)
+                return False
+            c.buf += data
+            self._answer(c)
+            if not single:
+                return True
+
+    def _answer(self, c: _Conn) -> None:
         out = bytearray()
         while len(c.buf) >= HEADER.size:
             op, n = HEADER.unpack_from(c.buf)
@@ -81,7 +94,11 @@ class LinkServer:
                 break
         if out:
             c.sock.sendall(out)
-        return True
+
+    def _drop(self, c: _Conn) -> None:
+        self.sel.unregister(c.sock)
+        c.sock.close()
+        self.closed_worlds.append(c.world)
 
     def serve(
         self, until: Callable[[], bool], timeout: float = 0.5, idle_limit_s: float | None = None
@@ -100,7 +117,7 @@ class LinkServer:
                 if kind == "listen":
                     self._accept(key.fileobj, obj)  # type: ignore[arg-type]
                 else:
-                    self._service(obj)
+                    self._service(obj, single=self.fast_single and len(self.listeners) == 1, timeout=timeout)
 
     def close(self) -> None:
         for key in list(self.sel.get_map().values()):
