@@ -22,6 +22,7 @@ schemathesis.serializer.alias(CHUNK_MEDIA_TYPE, "application/octet-stream")
 schemathesis.serializer.alias(BATCH_MEDIA_TYPE, "application/octet-stream")
 
 EXAMPLES_PER_OPERATION = 25
+OWN_PREFIXES = ("/v1/chunks", "/v1/registry", "/v1/gateway", "/health", "/metrics")
 
 
 @pytest.mark.timeout(300)
@@ -30,7 +31,9 @@ def test_no_server_errors(ingest_service: IngestService) -> None:
     schema = schemathesis.openapi.from_url(f"{ingest_service.url}/openapi.json")
     results = list(schema.get_all_operations())
     assert all(isinstance(r, Ok) for r in results), results
-    operations = [r.ok() for r in results if isinstance(r, Ok)]
+    # The routes of this part of the service (chunks, registry, health); the query API's routes
+    # belong to their own tests.
+    operations = [r.ok() for r in results if isinstance(r, Ok) and r.ok().path.startswith(OWN_PREFIXES)]
     assert {op.path for op in operations} >= {"/v1/chunks", "/v1/registry/devices", "/health"}
     for operation in operations:
         token = ingest_service.admin_token if operation.path.startswith("/v1/registry") else gateway_token
