@@ -12,8 +12,9 @@ parameter                  default    meaning
 ``breakage_distance``      2000.0 m   consecutive fixes further apart than this start a new match
 ``max_gap_seconds``        120.0 s    consecutive fixes further apart in time start a new match
 ``gap_seconds``            5.0 s      a time step longer than this is a GNSS gap: re-routed and marked
-``max_speed_kmh``          150.0      routes implying a faster mean speed are impossible
-``max_detour_ratio``       4.0        routes longer than this × the straight step (+ 2 radii) are impossible
+``max_speed_kmh``          150.0      routes implying a faster mean speed are a last resort
+``max_detour_ratio``       4.0        routes over this × the straight step (+ 2 radii) are a last resort
+``relaxed_penalty``        50.0       log-probability price of such a last-resort route (instead of a split)
 ``backward_tolerance``     50.0 m     moving back along the road by up to this is noise, not a detour
 ``backward_penalty``       1.0        a backward step costs this × its length on top (per beta)
 ``uturn_penalty``          0 → 10 σ   added cost (m) of a U-turn mid-street or at a junction (not a dead end)
@@ -51,6 +52,7 @@ class MatchParams:
     gap_seconds: float = 5.0
     max_speed_kmh: float = 150.0
     max_detour_ratio: float = 4.0
+    relaxed_penalty: float = 50.0
     backward_tolerance: float = 50.0
     backward_penalty: float = 1.0
     uturn_penalty: float = 0.0

@@ -14,8 +14,10 @@ between candidate ``(a, oa)`` of one fix and ``(b, ob)`` of the next is the chea
   ``backward_penalty`` × it), never a loop around the block.
 
 Routes longer than ``max_speed × dt`` (plus the search radius for noise), or than
-``max_detour_ratio`` × the great-circle step (plus twice the search radius), are impossible:
-a van that barely moved did not drive round the block, however long it stood there.
+``max_detour_ratio`` × the great-circle step (plus twice the search radius), are taken only as a
+last resort (``relaxed_penalty``), when no other candidate pair connects two fixes: a van that
+barely moved did not drive round the block, however long it stood there, but a continuous trace
+is not split either.
 """
 
 from __future__ import annotations
@@ -126,5 +128,9 @@ def transition_logp(
     penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
     penalty = np.where(kind == UTURN, params.uturn_cost, penalty)
     cost = np.abs(route - gc) + penalty
-    logp: Float = np.where(np.isfinite(route) & (route <= limit), -cost / params.transition_scale, -np.inf)
-    return logp
+    logp = -cost / params.transition_scale
+    # Beyond the limits a route is still better than splitting the trace: allowed (up to the
+    # breakage distance) at a price that makes it the last resort.
+    relaxed = np.isfinite(route) & (route <= params.breakage_distance)
+    out: Float = np.where(route <= limit, logp, np.where(relaxed, logp - params.relaxed_penalty, -np.inf))
+    return out
