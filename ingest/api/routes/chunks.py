@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import psycopg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 
@@ -211,3 +212,14 @@ def make_limiter(settings: Settings) -> WriteLimiter:
     return WriteLimiter(
         settings.max_concurrent_writes, settings.max_waiting_writes, settings.write_wait_seconds
     )
+
+
+def count_responses(app: FastAPI) -> None:
+    """Count the chunk API's answers by HTTP status (``facteur_ingest_chunk_requests_total``)."""
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if request.url.path == "/v1/chunks":
+            metrics.REQUESTS.labels(str(response.status_code)).inc()
+        return response

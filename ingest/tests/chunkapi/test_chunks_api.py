@@ -188,6 +188,7 @@ def test_forged_and_altered_chunks_are_rejected(ingest_service: IngestService) -
     assert stored(ingest_service, device)[:2] == (3, 3)
     metrics = httpx.get(f"{ingest_service.url}/metrics", timeout=10).text
     assert 'facteur_ingest_chunk_rejections_total{reason="bad_mac"}' in metrics
+    assert 'facteur_ingest_chunk_requests_total{status="401"}' in metrics
 
 
 def test_requests_without_a_valid_token_or_body_are_refused(ingest_service: IngestService) -> None:
