@@ -319,7 +319,7 @@ def _rebuild_period(conn: Conn, period: str, start: date, segs: list[int], param
                 segment_passes=int(m.sum()),
                 min_share=params.pothole_min_share,
                 peak=peak,
-                min_peak=params.pothole_min_peak_g,
+                min_peak=max(params.pothole_min_peak_g, params.pothole_peak_per_iri * (seg_iri or 0.0)),
             )
             confirmed_n = int(confirmed.sum())
             for c in range(len(cl.offset)):

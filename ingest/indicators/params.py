@@ -21,6 +21,8 @@ name                     default    meaning
                                     add up to two now and then, but at a small share)
 ``pothole_min_peak_g``   0.56       ... and a median event peak of at least this (g): a rough
                                     surface's peaks sit just over the firmware's 0.45 g threshold
+``pothole_peak_per_iri``  0.04      ... raised on very rough segments to this × their IRI (g per m/km):
+                                    the rougher the surface, the higher its own peaks
 ``air_min_days``         4          distinct days of air readings before air is published
 ``rsrp_usable_dbm``      -110.0     below: unusable coverage
 ``rsrq_usable_db``       -15.0
@@ -48,6 +50,7 @@ class IndicatorParams:
     pothole_min_passes: int = 2
     pothole_min_share: float = 0.3
     pothole_min_peak_g: float = 0.56
+    pothole_peak_per_iri: float = 0.04
     air_min_days: int = 4
     rsrp_usable_dbm: float = -110.0
     rsrq_usable_db: float = -15.0
