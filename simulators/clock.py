@@ -37,6 +37,10 @@ class SimClock:
             return self.t
         return (round(self.t * 1000.0) + delta) / 1000.0
 
+    def anchor(self) -> None:
+        """Tie the current simulated time to the wall clock now (when the board says HELLO)."""
+        self._wall0 = time.monotonic() - self.t / self.speed
+
     def set(self, t: float) -> None:
         if self.realtime:
             wait = self._wall0 + t / self.speed - time.monotonic()

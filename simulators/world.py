@@ -157,7 +157,6 @@ class World:
                 pty.flush()
         self.clock.set(t)
         self.bus.advance(t)
-        self.van.wifi.move_van(*self.position(t))
         if t >= self.end_t:
             self.finished = True
         return t
@@ -189,6 +188,7 @@ class World:
         ticks = struct.pack("<I", self.clock.ticks_ms)
         try:
             if op == OP_HELLO:
+                self.clock.anchor()
                 self.stats.firmware = payload[1:].decode("ascii", "replace")
                 return STATUS_OK, ticks
             if op == OP_NOW:
@@ -211,6 +211,9 @@ class World:
             if op == OP_I2C_WRITE_MEM:
                 self.bus.write_mem(payload[0], payload[1], payload[2:])
                 return STATUS_OK, b""
+            if op in (OP_WIFI_SCAN, OP_WIFI_CONNECT, OP_WIFI_STATUS):
+                # the Wi-Fi is only observable through these ops: place the van when asked
+                self.van.wifi.move_van(*self.position(self.clock.t))
             if op == OP_WIFI_SCAN:
                 nets = self.van.wifi.scan()
                 out = bytearray([len(nets)])
