@@ -27,7 +27,7 @@ import numpy.typing as npt
 from ingest.roadnet import RoadNetwork
 from simulators.geo import FloatArray, LocalFrame
 from simulators.road_profile import Feature, random_features
-from simulators.routing import LegalGraph, edge_speed_ms, edge_time_s
+from simulators.routing import LegalGraph, edge_time_s
 from simulators.trajectory import DriveStyle, Stop, Trajectory
 
 DELIVERY_CLASSES = ("residential", "living_street", "service", "unclassified", "tertiary")
@@ -52,6 +52,7 @@ class Round:
     features: list[Feature]
     stop_s: FloatArray  # path distance of each stop
     legs: list[list[int]] = field(default_factory=list)
+    outage_edges: list[int] = field(default_factory=list)  # driven under cover: no satellite in view
 
     @property
     def depot_xy(self) -> FloatArray:
@@ -128,7 +129,10 @@ def plan_round(
     potholes_per_km: float = 1.0,
     bumps_per_km: float = 0.3,
     start_dwell_s: float = 60.0,
+    outages: int = 2,
 ) -> Round:
+    """``outages`` edges of the route (40–400 m, not at a stop) are driven with no sky at all, as
+    under a bridge, a deck or in a tunnel: the OSM extracts carry no tunnel tags, so they are drawn."""
     rng = np.random.default_rng(seed)
     graph = LegalGraph(net)
     ok = graph.in_main_component()
@@ -198,12 +202,22 @@ def plan_round(
         stop_s.append(s_total)
     path = np.concatenate(xy)
     seg_edge_arr = np.asarray(seg_edge, np.int64)
-    limits = edge_speed_ms(net)[seg_edge_arr]
+    limits = np.maximum(net.edge_maxspeed[seg_edge_arr].astype(np.float64) / 3.6, 0.5)  # the legal limit
     names = np.array(net.class_names)[net.edge_class[seg_edge_arr]]
     narrow = np.isin(names, NARROW_CLASSES)
     edge_canyon = rng.uniform(0.05, 0.2, net.n_edges)
     edge_canyon_narrow = rng.uniform(0.3, 0.6, net.n_edges)
     canyon = np.where(narrow, edge_canyon_narrow[seg_edge_arr], edge_canyon[seg_edge_arr])
+    stop_edges = {p.edge for p in points}
+    covered = [
+        e
+        for e in dict.fromkeys(seg_edge)
+        if 40.0 <= net.edge_length[e] <= 400.0
+        and e not in stop_edges
+        and net.reverse_edge[e] not in stop_edges
+    ]
+    outage_edges = [int(e) for e in rng.permutation(covered)[:outages]] if covered else []
+    tunnel = np.isin(seg_edge_arr, outage_edges)
     features = random_features(s_total, rng, potholes_per_km=potholes_per_km, bumps_per_km=bumps_per_km)
     caps = [(f.s - 12.0, f.s + 4.0, BUMP_SPEED_MS) for f in features if f.kind == "bump"]
     traj_stops = [
@@ -221,8 +235,9 @@ def plan_round(
         seg_edge=seg_edge_arr,
         seg_edge_start_s=np.asarray(seg_start),
         seg_canyon=canyon,
+        seg_tunnel=tunnel,
         extra_vmax=caps,
     )
     edges_driven = [e for leg in legs for e in leg]
     dedup = [e for i, e in enumerate(edges_driven) if i == 0 or e != edges_driven[i - 1]]
-    return Round(net, depot, visit, dedup, traj, features, np.asarray(stop_s[:-1]), legs)
+    return Round(net, depot, visit, dedup, traj, features, np.asarray(stop_s[:-1]), legs, outage_edges)

@@ -128,10 +128,15 @@ class Trajectory:
         stops = sorted(stops or [], key=lambda st: st.s)
 
         grid = np.arange(0.0, total, style.grid_m)
-        grid = np.unique(np.concatenate([grid, [total], [min(max(st.s, 0.0), total) for st in stops]]))
+        # path vertices are grid points too, so a speed limit changes exactly where its road does
+        stop_points = [min(max(st.s, 0.0), total) for st in stops]
+        grid = np.unique(np.concatenate([grid, path_s, stop_points]))
         seg_of = np.clip(np.searchsorted(path_s, grid, side="right") - 1, 0, n_seg - 1)
         cruise = limits * rng.uniform(style.cruise_min, style.cruise_max, size=n_seg)
         vmax = cruise[seg_of]
+        # at a vertex the van is on both roads: the slower limit holds there
+        at_vertex = np.searchsorted(grid, path_s[1:-1])
+        vmax[at_vertex] = np.minimum(cruise[:-1], cruise[1:])
         # Corners: a turn of angle θ between segments is driven on a radius ~ the shorter leg.
         heading = np.arctan2(np.diff(xy[:, 0]), np.diff(xy[:, 1]))
         turn = np.abs((np.diff(heading) + np.pi) % (2 * np.pi) - np.pi)

@@ -191,6 +191,7 @@ def write_round(
         "potholes": sum(f.kind == "pothole" for f in rnd.features),
         "bumps": sum(f.kind == "bump" for f in rnd.features),
         "iri_mean_m_per_km": float(np.mean(iri)) if len(iri) else None,
+        "gnss_outage_edges": [int(net.edge_id[e]) for e in rnd.outage_edges],
         "start_utc": start.isoformat(),
         "gnss": write_gnss(rx, out, traj.duration) if isinstance(rx, GnssReceiver) else None,
     }

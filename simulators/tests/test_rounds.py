@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ingest.roadnet import RoadNetwork, helsinki_pbf, load_network, monaco_pbf
+from simulators.gnss import GnssConfig, GnssReceiver
 from simulators.rounds import Round, plan_round
 from simulators.routing import LegalGraph, allowed_transitions, violations
 
@@ -51,7 +52,7 @@ def test_every_stop_is_visited_for_its_dwell_and_the_van_comes_home(helsinki_rou
         during = traj.sample(np.linspace(arrive, arrive + stop.dwell_s, 20))
         assert np.all(during.edge == stop.edge)
         assert np.allclose(during.offset, stop.offset, atol=1e-6)
-        assert np.all(during.speed == 0.0)
+        assert np.all(during.speed < 1e-9)
     end = traj.sample([traj.duration])
     assert end.edge[0] == helsinki_round.depot.edge
     assert end.offset[0] == pytest.approx(helsinki_round.depot.offset, abs=1e-6)
@@ -77,3 +78,23 @@ def test_a_round_on_monaco_too() -> None:
     rnd = plan_round(net, stops=15, seed=5)
     assert violations(net, rnd.edges) == []
     assert len(rnd.traj.stops) == 15
+
+
+def test_covered_stretches_of_the_round_have_no_fix(helsinki_round: Round) -> None:
+    assert len(helsinki_round.outage_edges) == 2
+    rx = GnssReceiver(helsinki_round.traj, GnssConfig(ttff_s=0.0), tail_s=0.0)
+    edge = helsinki_round.traj.sample(rx.t).edge
+    under = np.isin(edge, helsinki_round.outage_edges)
+    assert under.any() and not rx.fix[under].any()
+    assert rx.fix[~under].mean() > 0.95
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
+def test_rounds_of_any_seed_are_legal_and_within_limits(helsinki: RoadNetwork, seed: int) -> None:
+    rnd = plan_round(helsinki, stops=15, seed=seed)
+    assert violations(helsinki, rnd.edges) == []
+    truth = rnd.traj.sample(np.arange(0.0, rnd.traj.duration, 0.5))
+    assert np.all(truth.speed <= helsinki.edge_maxspeed[truth.edge] / 3.6 + 1e-6)
+    for stop, arrive in zip(rnd.stops, rnd.traj.stop_arrival_t, strict=True):
+        at = rnd.traj.sample([arrive + stop.dwell_s / 2])
+        assert at.edge[0] == stop.edge and abs(at.offset[0] - stop.offset) < 1e-6
