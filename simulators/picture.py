@@ -55,6 +55,11 @@ def draw_round(rnd: Round, van: Van, profile: RoadProfile, path: Path) -> Path:
         if len(fs):
             fx, fy = traj.xy_at(fs)
             ax.plot(fx, fy, marker, ms=6, color=colour, label=f"{len(fs)} {kind}s")
+    for i, e in enumerate(rnd.outage_edges):
+        g = net.edge_geometry(e)
+        ax.plot(
+            g[:, 0], g[:, 1], color="black", lw=4, alpha=0.6, label="no sky (GNSS outage)" if i == 0 else None
+        )
     dx, dy = rnd.depot_xy
     ax.add_patch(Circle((dx, dy), van.wifi.radius_m, color="tab:blue", alpha=0.2))
     ax.plot([dx], [dy], "s", ms=9, color="tab:blue", label="depot (Wi-Fi fence)")
