@@ -176,6 +176,7 @@ class ServiceRun:
 def service(url: str, data: Dataset, workers: int) -> ServiceRun:
     port = free_port()
     env = {**os.environ, "FACTEUR_DATABASE_URL": url, "FACTEUR_ADMIN_TOKEN": ADMIN}
+    env.pop("FACTEUR_ROAD_NETWORK", None)  # no map matching in the background: ingest alone is measured
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "ingest.app:create_app", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
