@@ -70,8 +70,9 @@ def copy_body(columns: list[Column]) -> bytes:
     for j, (_, null) in enumerate(wires):
         pattern |= null.astype(np.int64) << j
     parts = [HEADER]
-    for p in np.unique(pattern):
-        rows = np.nonzero(pattern == p)[0] if len(np.unique(pattern)) > 1 else slice(None)
+    patterns = np.unique(pattern)
+    for p in patterns:
+        rows = np.nonzero(pattern == p)[0] if len(patterns) > 1 else slice(None)
         fields: list[tuple[str, str]] = [("n", ">i2")]
         for j, (data, _) in enumerate(wires):
             fields.append((f"l{j}", ">i4"))
