@@ -123,8 +123,10 @@ def _run(host: str, port: int, gateway_port: int) -> int:
         started_here = not local.running()
         settings = settings.model_copy(update={"database_url": local.ensure_running()})
         where = f"private TimescaleDB on 127.0.0.1:{local.port}"
+        started_private = True
     else:
         where = "FACTEUR_DATABASE_URL"
+        started_private = False
     assert settings.database_url is not None
     gateway: subprocess.Popen[bytes] | None = None
     try:
@@ -137,13 +139,15 @@ def _run(host: str, port: int, gateway_port: int) -> int:
         print(f"facteur: gateway  {gateway_url}/status   (depot {DEMO_DEPOT})")
         print(f"facteur:          vans upload to {gateway_url}/v1/chunks")
         print(f"facteur: demo van {DEMO_DEVICE}, provisioning file {provisioning}")
-        print(f"facteur: dashboard {ingest_url}/dashboard/   (a demo fleet of simulated rounds is sent)")
+        print(f"facteur: dashboard {ingest_url}/dashboard/")
         print("facteur: Ctrl-C stops everything")
         from ingest.app import create_app  # noqa: PLC0415 - the other commands do not need the app
         from ingest.indicators import demo_fleet  # noqa: PLC0415
 
-        os.environ.setdefault("FACTEUR_ROAD_NETWORK", "helsinki")
-        demo_fleet.start_in_background(ingest_url, settings.admin_token, settings.database_url)
+        # The demo fleet goes into the private database only (or where FACTEUR_DEMO_FLEET=1 asks).
+        if os.environ.get("FACTEUR_DEMO_FLEET", "1" if started_private else "0") == "1":
+            os.environ.setdefault("FACTEUR_ROAD_NETWORK", "helsinki")
+            demo_fleet.start_in_background(ingest_url, settings.admin_token, settings.database_url)
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     finally:
         if gateway is not None:
