@@ -35,6 +35,8 @@ class Score:
     route_mismatch: float
     splits: int
     note: str = ""
+    added_share: float = float("nan")  # wrongly added length / true length
+    omitted_share: float = float("nan")  # wrongly omitted length / true length
 
     @property
     def fixes_per_second(self) -> float:
@@ -69,4 +71,6 @@ def score(
         route_mismatch=(added + omitted) / total if total > 0 else 0.0,
         splits=splits,
         note=note,
+        added_share=added / total if total > 0 else 0.0,
+        omitted_share=omitted / total if total > 0 else 0.0,
     )
