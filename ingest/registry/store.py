@@ -98,9 +98,12 @@ async def list_devices(conn: AsyncConnection[Any], depot: str | None = None) -> 
     ]
 
 
-async def device_keys(conn: AsyncConnection[Any], device_ids: list[str]) -> dict[str, bytes]:
-    cur = await conn.execute("SELECT device_id, key FROM devices WHERE device_id = ANY(%s)", (device_ids,))
-    return {str(d): bytes(k) for d, k in await cur.fetchall()}
+async def device_keys(conn: AsyncConnection[Any], device_ids: list[str]) -> dict[str, tuple[bytes, str]]:
+    """The HMAC key and the depot of each registered device among ``device_ids``."""
+    cur = await conn.execute(
+        "SELECT device_id, key, depot FROM devices WHERE device_id = ANY(%s)", (device_ids,)
+    )
+    return {str(d): (bytes(k), str(depot)) for d, k, depot in await cur.fetchall()}
 
 
 async def add_gateway(conn: AsyncConnection[Any], gateway_id: str, *, depot: str) -> tuple[Gateway, str]:

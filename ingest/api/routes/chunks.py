@@ -69,7 +69,7 @@ _OPENAPI_BODY = {
 }
 
 #: HTTP status for a single-chunk request rejected for this reason.
-_SINGLE_STATUS = {"bad_mac": 401, "unknown_device": 403}
+_SINGLE_STATUS = {"bad_mac": 401, "unknown_device": 403, "foreign_device": 403}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -151,10 +151,21 @@ async def post_chunks(
             keys = await device_keys(conn, sorted({c.device_id for _, c in parsed})) if parsed else {}
             verified: list[tuple[int, Chunk]] = []
             for index, chunk in parsed:
-                key = keys.get(chunk.device_id)
+                key, depot = keys.get(chunk.device_id, (None, None))
                 if key is None:
                     rejected.append(
                         _rejected(index, "unknown_device", f"{chunk.device_id} is not registered", chunk)
+                    )
+                elif depot != gateway.depot:
+                    # The device's signature is end to end, but a gateway only relays its own
+                    # depot's vans: a leaked token of one depot cannot feed another depot's data.
+                    rejected.append(
+                        _rejected(
+                            index,
+                            "foreign_device",
+                            f"{chunk.device_id} is registered to another depot than this gateway's",
+                            chunk,
+                        )
                     )
                 elif not chunk.verify(key):
                     rejected.append(

@@ -236,3 +236,23 @@ def test_retention_drops_whole_old_chunks_only(ingest_service: IngestService) ->
         assert conn.execute(
             "SELECT count(*) FROM chunk_ranges WHERE device_id = %s", (device,)
         ).fetchone() == (1,)
+
+
+def test_a_gateway_cannot_write_for_another_depots_device(ingest_service: IngestService) -> None:
+    ours, our_key = ingest_service.add_device("depot-north")
+    theirs, their_key = ingest_service.add_device("depot-south")
+    _, token = ingest_service.add_gateway("depot-north")
+    foreign = build_chunk(theirs, their_key, synthetic_blocks(0, 3))
+    r = post(ingest_service, token, foreign, CHUNK_MEDIA_TYPE)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"] == "foreign_device"
+    # In a batch, the foreign chunk is rejected and explained; our own van's chunk is stored.
+    own = build_chunk(ours, our_key, synthetic_blocks(0, 3))
+    r = post(ingest_service, token, join_batch([foreign, own]))
+    assert r.status_code == 200, r.text
+    assert [(x["status"], x["error"]) for x in r.json()["results"]] == [
+        ("rejected", "foreign_device"),
+        ("stored", None),
+    ]
+    assert stored(ingest_service, theirs) == (0, 0, 0, [])
+    assert stored(ingest_service, ours)[:3] == (3, 3, 30)
