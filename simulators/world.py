@@ -41,6 +41,7 @@ OP_WIFI_SCAN, OP_WIFI_CONNECT, OP_WIFI_STATUS = 0x20, 0x21, 0x22
 OP_LOG = 0x30
 STATUS_OK, STATUS_NACK, STATUS_END = 0, 1, 2
 UART_LATENCY_S = 0.05
+LINK_VERSION = 1
 
 
 class GnssSource(Protocol):
@@ -188,6 +189,8 @@ class World:
         ticks = struct.pack("<I", self.clock.ticks_ms)
         try:
             if op == OP_HELLO:
+                if not payload or payload[0] != LINK_VERSION:
+                    return 3, b"unsupported link version"
                 self.clock.anchor()
                 self.stats.firmware = payload[1:].decode("ascii", "replace")
                 return STATUS_OK, ticks

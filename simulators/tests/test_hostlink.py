@@ -56,6 +56,7 @@ def test_a_round_in_lockstep_over_the_link() -> None:
         gnss = serial.Serial(world.ptys["gnss"].path, 9600, timeout=0)
         modem = serial.Serial(world.ptys["modem"].path, 115200, timeout=0)
         c = Client(port)
+        assert c.call(0x01, b"\x02future-fw")[0] == 3  # only version 1 of the link exists
         status, payload = c.call(0x01, b"\x01test-fw")
         assert status == 0 and struct.unpack("<I", payload)[0] == 0
         assert c.call(0x12, bytes([0x18, 0x0F]) + struct.pack("<H", 1)) == (0, b"\x33")
