@@ -52,12 +52,22 @@ def _start(text: str | None) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+def _gnss_config(args: argparse.Namespace) -> GnssConfig:
+    return GnssConfig(
+        corrupt_prob=args.corrupt,
+        start_utc=_start(args.start),
+        ttff_s=args.ttff,
+        week_rollover_bug=args.week_rollover,
+        leap_second_at=_start(args.leap_second) if args.leap_second else None,
+    )
+
+
 def cmd_round(args: argparse.Namespace) -> int:
     out = Path(args.out)
     steps = tqdm(total=4, desc="round", unit="step", disable=args.quiet)
     net = load_network(_pbf(args.pbf))
     steps.update(1)
-    gnss = GnssConfig(corrupt_prob=args.corrupt, start_utc=_start(args.start))
+    gnss = _gnss_config(args)
     plan = build(net, args.stops, args.seed, f"van-{args.seed}", start_utc=_start(args.start), gnss=gnss)
     steps.update(1)
     summary = write_round(plan.rnd, plan.van, plan.profile, out, rate_hz=args.rate)
@@ -121,7 +131,9 @@ def _serve_world(world: World, out: Path, run: str | None, quiet: bool) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     out = Path(args.out)
     net = load_network(_pbf(args.pbf))
-    plan = build(net, args.stops, args.seed, f"van-{args.seed}", start_utc=_start(args.start))
+    plan = build(
+        net, args.stops, args.seed, f"van-{args.seed}", start_utc=_start(args.start), gnss=_gnss_config(args)
+    )
     write_round(plan.rnd, plan.van, plan.profile, out)
     world = World(plan.van, realtime=args.realtime, speed=args.speed, wake_on_uart=args.wake_on_uart)
     return _serve_world(world, out, args.run, args.quiet)
@@ -198,11 +210,14 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--start", help="UTC start of the round (ISO 8601)")
         sp.add_argument("--out", default="artifacts/sim")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.add_argument("--corrupt", type=float, default=0.0, help="probability of a damaged NMEA sentence")
+        sp.add_argument("--ttff", type=float, default=30.0, help="cold start: seconds without a fix")
+        sp.add_argument("--week-rollover", action="store_true", help="dates 1024 weeks early (old receivers)")
+        sp.add_argument("--leap-second", help="UTC instant at which a 23:59:60 is inserted (ISO 8601)")
 
     r = sub.add_parser("round", help="a round with its device output and truth, and a PNG")
     common(r)
     r.add_argument("--rate", type=float, default=1.0, help="truth track rate (Hz)")
-    r.add_argument("--corrupt", type=float, default=0.0, help="probability of a damaged NMEA sentence")
     r.add_argument("--no-picture", action="store_true")
     r.set_defaults(func=cmd_round)
 

@@ -85,3 +85,12 @@ def test_cli_fleet_of_a_hundred_vans(tmp_path: Path) -> None:
     info = json.loads((tmp_path / "fleet.json").read_text())
     assert info["summary"]["vans"] == 100
     assert len(list(tmp_path.glob("van-*/gnss.nmea"))) == 100
+
+
+def test_cli_time_edge_cases_on_demand(tmp_path: Path) -> None:
+    args = ["round", "--stops", "2", "--seed", "2", "--out", str(tmp_path), "--quiet", "--no-picture"]
+    args += ["--start", "2026-12-31T23:55:00Z", "--leap-second", "2027-01-01T00:00:00Z", "--week-rollover"]
+    assert main(args) == 0
+    nmea = (tmp_path / "gnss.nmea").read_text()
+    assert "$GPRMC,235960.00,A," in nmea  # the inserted second
+    assert ",170507,,,A*" in nmea and ",180507,,,A*" in nmea  # 31 Dec 2026 − 1024 weeks, and the next day
