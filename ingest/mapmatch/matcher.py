@@ -21,6 +21,7 @@ import numpy.typing as npt
 from ingest import localdb
 from ingest.mapmatch.candidate_search import find_candidates
 from ingest.mapmatch.emission import emission_logp
+from ingest.mapmatch.loops import shortest_loops
 from ingest.mapmatch.params import MatchParams
 from ingest.mapmatch.result import MatchResult, assemble
 from ingest.mapmatch.route_table import RouteTable, cached_route_table
@@ -73,6 +74,7 @@ class MapMatcher:
         self.net = net
         self.params = params or MatchParams()
         self.table = table or cached_route_table(net, self.params.route_table_delta, route_table_cache())
+        self.loops = shortest_loops(net, self.table, self.params.uturn_cost)
 
     def match(self, trace: Trace) -> MatchResult:
         """Match one trace."""
@@ -101,7 +103,11 @@ class MapMatcher:
         np.cumsum(counts, out=offsets[1:])
         t = np.concatenate([tr.t for tr in traces]) if traces else np.zeros(0)
         xy = np.concatenate([tr.xy for tr in traces]) if traces else np.zeros((0, 2))
-        decode = np.flatnonzero(thin_standstill(xy, t, offsets, p.standstill_distance, p.gap_seconds))
+        decode = np.flatnonzero(
+            thin_standstill(
+                xy, t, offsets, p.standstill_distance, p.gap_seconds, window_s=p.standstill_window_s
+            )
+        )
         cand_all = find_candidates(
             net, xy[decode], p.search_radius, p.max_candidates, margin=p.candidate_slack
         )
@@ -141,6 +147,7 @@ class MapMatcher:
                 ob=cand.offset[row, j],
                 gc=step_gc,
                 params=p,
+                loops=self.loops,
             )
             transition[row, i, j] = transition_logp(route, kind, step_gc, dt[row], p)
         emission = emission_logp(cand.distance, p.sigma_z)
@@ -148,6 +155,7 @@ class MapMatcher:
         return assemble(
             net=net,
             table=self.table,
+            loops=self.loops,
             params=p,
             cand=cand,
             path=decoded,

@@ -6,6 +6,7 @@ parameter                  default    meaning
 ``sigma_z``                5.0 m      GNSS position noise (standard deviation per axis); emission scale
 ``beta``                   0 → 2 σ    transition scale: log-prob = -|route − great-circle| / beta
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
+``standstill_window_s``    10.0 s     ... positions averaged over this window for that test (0: raw fixes)
 ``search_radius``          50.0 m     candidate edges within this distance of a fix
 ``candidate_margin``       0 → 4 σ    ... and within this much of the nearest one (prunes dense junctions)
 ``max_candidates``         20         candidate slots per fix, filled street by street (both directions)
@@ -15,7 +16,7 @@ parameter                  default    meaning
 ``max_speed_kmh``          150.0      routes implying a faster mean speed are a last resort
 ``max_detour_ratio``       4.0        routes over this × the straight step (+ 2 radii) are a last resort
 ``relaxed_penalty``        50.0       log-probability price of such a last-resort route (instead of a split)
-``backward_tolerance``     50.0 m     moving back along the road by up to this is noise, not a detour
+``backward_tolerance``     0 → 6 σ    moving back along the road by up to this is noise, not a detour
 ``backward_penalty``       1.0        a backward step costs this × its length on top (per beta)
 ``uturn_penalty``          0 → 10 σ   added cost (m) of a U-turn mid-street or at a junction (not a dead end)
 ``speed_tolerance``        1.5        implied speeds up to this × the speed limit keep full confidence
@@ -44,6 +45,7 @@ class MatchParams:
     sigma_z: float = 5.0
     beta: float = 0.0
     interpolation_distance: float = 0.0
+    standstill_window_s: float = 10.0
     search_radius: float = 50.0
     candidate_margin: float = 0.0
     max_candidates: int = 20
@@ -53,7 +55,7 @@ class MatchParams:
     max_speed_kmh: float = 150.0
     max_detour_ratio: float = 4.0
     relaxed_penalty: float = 50.0
-    backward_tolerance: float = 50.0
+    backward_tolerance: float = 0.0
     backward_penalty: float = 1.0
     uturn_penalty: float = 0.0
     speed_tolerance: float = 1.5
@@ -103,6 +105,13 @@ class MatchParams:
     def transition_scale(self) -> float:
         """``beta``, or 2 sigma_z when it is 0: noisier fixes make noisier great-circle steps."""
         return self.beta or 2.0 * self.sigma_z
+
+    @property
+    def jitter_tolerance(self) -> float:
+        """``backward_tolerance``, or 6 sigma_z when it is 0: two fixes of a standing van are
+        less than 5.3 σ apart 99.9 % of the time (Rayleigh, scale σ√2). A fixed 50 m let a 50 m
+        excursion into a dead end pass for jitter at σ = 5 m."""
+        return self.backward_tolerance or 6.0 * self.sigma_z
 
     @property
     def standstill_distance(self) -> float:

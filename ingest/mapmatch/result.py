@@ -24,7 +24,7 @@ import numpy.typing as npt
 from ingest.mapmatch.candidate_search import Candidates
 from ingest.mapmatch.params import MatchParams
 from ingest.mapmatch.route_table import RouteTable
-from ingest.mapmatch.transition import STANDSTILL, VIA, route_distances
+from ingest.mapmatch.transition import LOOP, STANDSTILL, VIA, route_distances
 from ingest.mapmatch.viterbi import ViterbiPath
 from ingest.roadnet import RoadNetwork
 
@@ -158,7 +158,7 @@ def build_paths(
                     out_edge.append(b)
                 continue
             top = a
-        if k == VIA and routes[i] >= 0:
+        if k in (VIA, LOOP) and routes[i] >= 0:
             r = routes[i]
             for e in via_list[bounds[r] : bounds[r + 1]]:
                 out_fix.append(i)
@@ -189,6 +189,7 @@ def assemble(
     *,
     net: RoadNetwork,
     table: RouteTable,
+    loops: tuple[Float, Int],
     params: MatchParams,
     cand: Candidates,
     path: ViterbiPath,
@@ -211,11 +212,22 @@ def assemble(
     prev = np.maximum(rows - 1, 0)
     gc = np.hypot(*(xy[kept] - xy[kept[prev]]).T)
     route, kind = route_distances(
-        net, table, a=edge[prev], oa=offset[prev], b=edge, ob=offset, gc=gc, params=params
+        net, table, a=edge[prev], oa=offset[prev], b=edge, ob=offset, gc=gc, params=params, loops=loops
     )
     frozen = (kind == STANDSTILL) & ~start
-    via = np.flatnonzero(~start & (kind == VIA))
-    via_pair, via_edge = table.route_edges(net, net.edge_to[edge[via - 1]], net.edge_from[edge[via]])
+    via = np.flatnonzero(~start & ((kind == VIA) | (kind == LOOP)))
+    junction = net.edge_to[edge[via - 1]]
+    # A loop leaves the junction by its first edge and routes from that edge's end back to it.
+    is_loop = kind[via] == LOOP
+    loop_first = loops[1][edge[via - 1]]
+    origin = np.where(is_loop, net.edge_to[np.maximum(loop_first, 0)], junction)
+    destination = np.where(is_loop, junction, net.edge_from[edge[via]])
+    via_pair, via_edge = table.route_edges(net, origin, destination)
+    loop_rows = np.flatnonzero(is_loop)
+    via_pair = np.concatenate([loop_rows, via_pair])
+    via_edge = np.concatenate([loop_first[loop_rows], via_edge])
+    first_edge_first = np.argsort(via_pair, kind="stable")
+    via_pair, via_edge = via_pair[first_edge_first], via_edge[first_edge_first]
     via_bounds = np.searchsorted(via_pair, np.arange(len(via) + 1))
     route_of = np.full(q, -1, dtype=np.int64)
     route_of[via] = np.arange(len(via))

@@ -5,6 +5,12 @@ or crawls, successive fixes differ by noise only, and decoding them lets the noi
 around the tiny loops of a junction. Thinned fixes are not lost: they take the matched position
 of the last kept fix (Valhalla Meili's ``interpolation_distance`` does the same).
 
+The distance is measured between positions *averaged* over ``window_s`` seconds around each fix
+(same trace only): a receiver's white noise averages out over a few fixes, so a van standing
+20–180 s at a delivery no longer decodes a third of its scattered fixes (at σ = 10 m two raw
+fixes are > 2σ apart 37 % of the time), each a chance for a U-turn or a dead-end excursion in
+the path. Fixes further apart in time than the window (sparse traces) are not averaged.
+
 All traces advance together, one array step per fix index, as in :mod:`.viterbi`.
 """
 
@@ -18,19 +24,49 @@ Int = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 
-def thin_standstill(xy: Float, t: Float, trace_offsets: Int, min_distance: float, gap_seconds: float) -> Bool:
-    """Mask of the fixes to decode: each trace's first fix, and every fix at least
-    ``min_distance`` metres from the last kept one or more than ``gap_seconds`` after it."""
+def smoothed_positions(xy: Float, t: Float, trace_offsets: Int, window_s: float) -> Float:
+    """Mean position of each fix's trace over ``[t - window_s / 2, t + window_s / 2]``."""
+    n = len(t)
+    if n == 0 or window_s <= 0:
+        return xy
+    trace = np.repeat(np.arange(len(trace_offsets) - 1), np.diff(trace_offsets))
+    t_rel = t - t[trace_offsets[:-1][trace]]
+    span = float(t_rel.max(initial=0.0)) + 2.0 * window_s + 1.0
+    key = trace * span + t_rel
+    lo = np.searchsorted(key, key - 0.5 * window_s, side="left")
+    hi = np.searchsorted(key, key + 0.5 * window_s, side="right")
+    cum = np.zeros((n + 1, 2))
+    np.cumsum(xy, axis=0, out=cum[1:])
+    out: Float = (cum[hi] - cum[lo]) / (hi - lo)[:, None]
+    return out
+
+
+def thin_standstill(
+    xy: Float,
+    t: Float,
+    trace_offsets: Int,
+    min_distance: float,
+    gap_seconds: float,
+    *,
+    window_s: float = 0.0,
+) -> Bool:
+    """Mask of the fixes to decode: each trace's first fix, and every fix whose averaged position
+    (over ``window_s``) is at least ``min_distance`` metres from the last kept one's, whose raw
+    position is at least twice that from the last kept raw fix (averaging must not hide a quick
+    excursion into a dead end and out), or more than ``gap_seconds`` after it."""
     n = len(t)
     keep = np.zeros(n, dtype=np.bool_)
     if n == 0:
         return keep
+    raw = xy
+    xy = smoothed_positions(xy, t, trace_offsets, window_s)
     lengths = np.diff(trace_offsets)
     order = np.argsort(-lengths, kind="stable")
     starts = trace_offsets[:-1][order]
     sorted_lengths = lengths[order]
     active = np.searchsorted(-sorted_lengths, -np.arange(int(sorted_lengths[0])), side="left")
     last_xy = np.zeros((len(order), 2))
+    last_raw = np.zeros((len(order), 2))
     last_t = np.zeros(len(order))
     limit2 = min_distance * min_distance
     for s in range(int(sorted_lengths[0])):
@@ -40,8 +76,14 @@ def thin_standstill(xy: Float, t: Float, trace_offsets: Int, min_distance: float
             take = np.ones(m, dtype=np.bool_)
         else:
             d = xy[fix] - last_xy[:m]
-            take = (d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] >= limit2) | (t[fix] - last_t[:m] > gap_seconds)
+            r = raw[fix] - last_raw[:m]
+            take = (
+                (d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] >= limit2)
+                | (r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1] >= 4.0 * limit2)
+                | (t[fix] - last_t[:m] > gap_seconds)
+            )
         keep[fix] = take
         last_xy[:m][take] = xy[fix[take]]
+        last_raw[:m][take] = raw[fix[take]]
         last_t[:m][take] = t[fix[take]]
     return keep

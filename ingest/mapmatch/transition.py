@@ -8,8 +8,11 @@ between candidate ``(a, oa)`` of one fix and ``(b, ob)`` of the next is the chea
 - ``UTURN``: ``b`` is the opposite direction of ``a``, turning mid-street (``|oa − (len − ob)|``)
   or at the junction ending ``a``; the step pays ``uturn_cost`` on top (not at a dead end,
   where turning is the only way on);
+- ``LOOP``: ``b`` is the opposite direction of ``a``, reached by driving on from the junction
+  ending ``a`` and coming back to it (into a dead-end stub and out, round a block): the
+  :mod:`.loops` route, taken when it is cheaper than turning round there;
 - ``STANDSTILL``: ``b`` lies *behind* ``a`` on the same edge, or on another edge around a node
-  both touch (the edge before, a sibling branch), within ``backward_tolerance`` of it: at
+  both touch (the edge before, a sibling branch), within ``backward_tolerance`` (6 σ) of it: at
   standstill or crawling the fixes scatter around the van, so the step costs the jitter (plus
   ``backward_penalty`` × it), never a loop around the block.
 
@@ -32,7 +35,7 @@ from ingest.roadnet import RoadNetwork
 Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]
 
-IMPOSSIBLE, ALONG, VIA, UTURN, STANDSTILL = -1, 0, 1, 2, 3
+IMPOSSIBLE, ALONG, VIA, UTURN, STANDSTILL, LOOP = -1, 0, 1, 2, 3, 4
 
 
 def route_distances(
@@ -45,11 +48,13 @@ def route_distances(
     ob: Float,
     gc: Float,
     params: MatchParams,
+    loops: tuple[Float, Int] | None = None,
 ) -> tuple[Float, npt.NDArray[np.int8]]:
     """Route metres and kind (``ALONG``...) from candidates ``(a, oa)`` to ``(b, ob)`` (broadcast).
 
     ``gc`` is the great-circle distance between the two fixes, broadcast likewise; empty
-    candidates (edge -1) give ``inf`` and ``IMPOSSIBLE``.
+    candidates (edge -1) give ``inf`` and ``IMPOSSIBLE``. ``loops`` is
+    :func:`.loops.shortest_loops` of the network (no ``LOOP`` steps without it).
     """
     a, oa, b, ob, gc = np.broadcast_arrays(a, oa, b, ob, gc)
     shape = a.shape
@@ -81,6 +86,14 @@ def route_distances(
         cost_u = np.where(at_node, params.uturn_cost, 0.0)
         kind[u[at_node]] = UTURN
         extra[u] = cost_u
+        if loops is not None:
+            # Driving on and coming back to the junction beats turning round in it.
+            loop = (la[u] - oa[u]) + loops[0][a0[u]] + ob[u]
+            by_loop = (ta[u] == fb[u]) & (loop < best[u] + cost_u)
+            best[u[by_loop]] = loop[by_loop]
+            cost_u = np.where(by_loop, 0.0, cost_u)
+            extra[u] = cost_u
+            kind[u[by_loop]] = LOOP
         mid = np.abs(oa[u] - (la[u] - ob[u]))
         take = mid + params.uturn_cost < best[u] + cost_u
         best[u[take]] = mid[take]
@@ -89,7 +102,7 @@ def route_distances(
 
     # Backward jitter: on the same edge, or around a node both edges touch (the van stands
     # there and the fixes scatter onto the edges around it).
-    tol = params.backward_tolerance
+    tol = params.jitter_tolerance
     tb = net.edge_to[b0]
     near = np.flatnonzero((same & (ob < oa)) | (~same & ((fa == fb) | (fa == tb) | (ta == tb))))
     if len(near):

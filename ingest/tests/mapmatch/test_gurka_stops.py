@@ -1,0 +1,141 @@
+"""Stops, dead ends and turning round, on drawn maps (gurka style: letters are nodes, digits trace
+points, 10 m per character)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.mapmatch import MatchParams, Trace
+from ingest.mapmatch.standstill import smoothed_positions, thin_standstill
+from ingest.tests.mapmatch.conftest import drive_through, match, path_names
+from ingest.tests.roadnet.ascii_map import DrawnMap, draw
+
+STUB = """
+    A-----2-----0-------1-B
+                          |
+                          |
+                          C
+"""
+STUB_WAYS = {
+    "AB": {"highway": "residential", "name": "Main"},
+    "BC": {"highway": "service", "name": "Stub"},
+}
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> DrawnMap:
+    return draw(STUB, STUB_WAYS, tmp_path_factory.mktemp("stub"))
+
+
+def test_turning_back_at_a_junction_with_a_stub_drives_round_the_stub(stub: DrawnMap) -> None:
+    # Fixes at 0, 1 (20 m before B) and, 30 s later, at 2 on the way back: turning round in the
+    # junction is a priced U-turn; driving into the 30 m stub and out of it is legal and cheaper.
+    trace = Trace(t=np.array([0.0, 8.0, 38.0]), xy=stub.xy("012"))
+    result = match(stub, trace, sigma_z=10.0)
+    assert path_names(stub, result) == ["Main", "Stub", "Main"]
+    names = stub.network.edge_names(result.path_edges)
+    assert names.count("Stub") == 2, "into the stub and out again"
+
+
+def test_turning_back_far_from_the_junction_is_a_u_turn(stub: DrawnMap) -> None:
+    # At 2 and 0 only, 60 m from B: the loop would add 2 × 110 m; a mid-street U-turn it is.
+    trace = Trace(t=np.array([0.0, 8.0, 16.0]), xy=stub.xy("202") + np.array([[0, 0], [60.0, 0], [0, 0]]))
+    result = match(stub, trace, sigma_z=10.0)
+    assert path_names(stub, result) == ["Main"]
+
+
+CUL = """
+    A-----0-----B-----2-----C
+                |
+                |
+                |
+                |
+                |
+                D
+"""
+CUL_WAYS = {
+    "ABC": {"highway": "residential", "name": "Main"},
+    "BD": {"highway": "residential", "name": "Cul"},
+}
+
+
+def test_a_quick_excursion_into_a_cul_de_sac_is_not_standstill_jitter(tmp_path: Path) -> None:
+    # 9 m/s into a 60 m cul-de-sac, round at its end, and out: neither the averaged positions of
+    # the standstill test nor the backward tolerance (6 σ = 30 m) may pass it off as standing.
+    drawn = draw(CUL, CUL_WAYS, tmp_path)
+    drawn.points["9"] = drawn.network.node_xy[np.argmin(drawn.network.node_xy[:, 1])] + [0.0, 2.0]
+    b = drawn.network.node_xy[np.argmin(np.abs(drawn.network.node_xy[:, 0] - drawn.xy("0")[0, 0] - 60.0))]
+    drawn.points["8"] = b
+    result = match(drawn, drive_through(drawn, "08982", speed=9.0, sigma=3.0), sigma_z=5.0)
+    assert path_names(drawn, result) == ["Main", "Cul", "Main"]
+
+
+TEE = """
+    A-----0-----1-----B-----2-----C
+                      |
+                      |
+                      D
+"""
+TEE_WAYS = {
+    "ABC": {"highway": "residential", "name": "Main"},
+    "BD": {"highway": "residential", "name": "Side"},
+}
+
+
+def test_a_delivery_stop_at_a_junction_adds_no_route(tmp_path: Path) -> None:
+    # Three minutes standing 5 m before the junction with Side, with σ = 10 m noise whose
+    # slow part (a 60 s Gauss–Markov bias, as in the GNSS simulator) drifts the fixes about.
+    drawn = draw(TEE, TEE_WAYS, tmp_path)
+    rng = np.random.default_rng(3)
+    stand = drawn.xy("1") + np.array([15.0, 0.0])
+    n = 180
+    phi = np.exp(-1.0 / 60.0)
+    bias = np.zeros((n, 2))
+    bias[0] = rng.normal(0.0, 8.0, 2)
+    for i in range(1, n):
+        bias[i] = phi * bias[i - 1] + rng.normal(0.0, 8.0 * np.sqrt(1 - phi * phi), 2)
+    parked = stand + bias + rng.normal(0.0, 6.0, (n, 2))
+    approach = drive_through(drawn, "01", speed=6.0)
+    leave = drive_through(drawn, "12", speed=6.0)
+    t = np.concatenate(
+        [approach.t, approach.t[-1] + 1 + np.arange(n), approach.t[-1] + n + 1 + (leave.t - leave.t[0])]
+    )
+    xy = np.concatenate([approach.xy, parked, leave.xy])
+    result = match(drawn, Trace(t=t, xy=xy), sigma_z=10.0)
+    assert path_names(drawn, result) == ["Main"]
+    east = drawn.network.edge_names(result.path_edges)
+    assert len(result.path_edges) == len(set(result.path_edges.tolist())) == len(east), "no edge twice"
+
+
+def test_averaged_positions_stay_within_each_trace() -> None:
+    t = np.array([0.0, 1.0, 2.0, 0.0, 1.0])
+    xy = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0], [100.0, 0.0], [102.0, 0.0]])
+    offsets = np.array([0, 3, 5])
+    out = smoothed_positions(xy, t, offsets, window_s=2.0)
+    np.testing.assert_allclose(out[:, 0], [1.0, 2.0, 3.0, 101.0, 101.0])
+    np.testing.assert_array_equal(smoothed_positions(xy, t, offsets, window_s=0.0), xy)
+
+
+def test_thinning_keeps_sparse_and_far_fixes() -> None:
+    # Sparse fixes (10 s apart) are never averaged together nor thinned; a raw jump of twice the
+    # distance is kept even when the average barely moved.
+    t = np.arange(0.0, 50.0, 10.0)
+    xy = np.column_stack([np.arange(5) * 3.0, np.zeros(5)])
+    keep = thin_standstill(xy, t, np.array([0, 5]), min_distance=10.0, gap_seconds=5.0, window_s=10.0)
+    assert keep.all()
+    t1 = np.arange(7.0)
+    xy1 = np.array([[0, 0], [1, 0], [0, 1], [25, 0], [0, 0], [1, 1], [0, 0]], dtype=float)
+    keep1 = thin_standstill(xy1, t1, np.array([0, 7]), min_distance=10.0, gap_seconds=5.0, window_s=6.0)
+    assert keep1.tolist() == [True, False, False, True, True, False, False]
+
+
+def test_new_parameters_are_validated() -> None:
+    from ingest.mapmatch import InvalidParameterError  # noqa: PLC0415
+
+    with pytest.raises(InvalidParameterError, match="standstill_window_s"):
+        MatchParams(standstill_window_s=-1.0)
+    assert MatchParams(sigma_z=5.0).jitter_tolerance == 30.0
+    assert MatchParams(backward_tolerance=12.0).jitter_tolerance == 12.0
