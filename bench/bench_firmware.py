@@ -3,13 +3,16 @@
 1. Processing one simulated second (100 accelerometer samples -> features, one second of u-blox
    NMEA, one PMS5003 frame, the TRACK entry and block sealing), timed inside MicroPython with
    ``ticks_us`` against a baseline loop that only refills the sample arrays (same run).
-2. A whole simulated round through the real firmware (``firmware/main.py``, precompiled) wired to
-   the simulators: bytes of flash per second of driving, CPU per simulated second (the firmware
+2. A whole simulated round through the real firmware (``firmware/main.py``, frozen into a unix-port
+   binary as on a production board: ``hil_tests/firmware/build_frozen.sh``) wired to the
+   simulators: bytes of flash per second of driving, CPU per simulated second (the firmware
    process's user+system time, link I/O included), heap under ``-X heapsize=64k``.
 
 ``FACTEUR_BENCH_LAPS`` sets the round length (default 108 laps of the 1.8 km block ~ 8 h);
 ``FACTEUR_BENCH_HEAP`` the heaps to try, smallest first (default ``64k,72k,80k,96k``): the round runs
 under the first one that survives a short round, and any smaller one that did not is reported.
+``FACTEUR_BENCH_MPY_HEAP`` (default ``64k,72k,80k``): short rounds with the firmware as .mpy files on
+the plain port (how `make flash` deploys it), for comparison only.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hil_tests.firmware.harness import FIRMWARE, run_round
+from hil_tests.firmware.harness import FIRMWARE, RoundResult, run_round
 from ingest.testing import micropython_path, run_micropython
 
 PER_SECOND = r"""
@@ -118,22 +121,27 @@ def main() -> int:
 
     laps = int(os.environ.get("FACTEUR_BENCH_LAPS", "108"))
     heaps = os.environ.get("FACTEUR_BENCH_HEAP", "64k,72k,80k,96k").split(",")
+    mpy_heaps = os.environ.get("FACTEUR_BENCH_MPY_HEAP", "64k,72k,80k").split(",")
     with tempfile.TemporaryDirectory() as tmp:
+        for h in [h for h in mpy_heaps if h]:
+            probe = run_round(Path(tmp) / f"mpy-{h}", laps=1, heap=h, tail_s=60, timeout=120)
+            print(f"heap {h}, firmware as .mpy (not frozen): short round {_verdict(probe)}")
         # The smallest heap that survives a short round, then the whole round under it.
         heap = heaps[-1]
         for h in heaps:
-            probe = run_round(Path(tmp) / f"probe-{h}", laps=1, heap=h, tail_s=60, timeout=120)
-            err = probe.stderr.strip().splitlines()[-1] if probe.returncode else "ok"
-            print(f"heap {h}: short round {'passes' if probe.returncode == 0 else 'FAILS: ' + err}")
-            if probe.returncode == 0:
+            probe = run_round(Path(tmp) / f"probe-{h}", laps=1, heap=h, tail_s=60, timeout=120, frozen=True)
+            verdict = _verdict(probe)
+            print(f"heap {h}, firmware frozen: short round {verdict}")
+            if verdict.startswith("passes"):
                 heap = h
                 break
             ok = False
-        r = run_round(Path(tmp) / "round", laps=laps, heap=heap, timeout=3600)
+        r = run_round(Path(tmp) / "round", laps=laps, heap=heap, timeout=3600, frozen=True)
     hours = r.sim_seconds / 3600
-    print(f"round: {laps} laps, {hours:.2f} h simulated in {r.wall_seconds:.0f} s wall, heap {heap}")
-    if r.returncode != 0:
-        print("round FAILED:", r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode)
+    print(f"round: {laps} laps, {hours:.2f} h simulated in {r.wall_seconds:.0f} s wall, heap {heap}, frozen")
+    verdict = _verdict(r)
+    if not verdict.startswith("passes"):
+        print("round FAILED:", verdict)
         return 1
     speed = r.readings.track["speed"]
     driving = int(np.sum(np.nan_to_num(speed) > 0.5))
@@ -150,9 +158,26 @@ def main() -> int:
     print(f"firmware CPU: {r.cpu_seconds:.1f} s for {r.sim_seconds:.0f} s simulated = {cpu_ms:.3f} ms/s")
     print(
         f"heap: free after boot {r.fw['free_boot']} B, after init {r.fw['free_init']} B, "
-        f"lowest sampled {r.fw['min_free']} B, at the end {r.fw['free_end']} B; no MemoryError"
+        f"lowest sampled {r.fw['min_free']} B, at the end {r.fw['free_end']} B; no MemoryError; "
+        f"{r.gateway_blocks} blocks uploaded, acked up to {r.fw['acked']}"
     )
     rd = r.readings
     print(f"decode: {len(rd.track)} seconds, {len(rd.potholes)} potholes, errors {rd.errors}")
     ok &= nbytes / r.sim_seconds <= 10
     return 0 if ok else 1
+
+
+def _verdict(r: RoundResult) -> str:
+    """'passes' only when the firmware ran to the end with no task error (a task hit by MemoryError
+    is counted, not fatal) and the depot upload delivered the blocks."""
+    if r.returncode != 0:
+        return "FAILS: " + (r.stderr.strip().splitlines()[-1] if r.stderr.strip() else str(r.returncode))
+    if not r.fw:
+        return "FAILS: no stats line"
+    if r.fw["task_errors"] or "MemoryError" in r.stdout + r.stderr:
+        return (
+            f"FAILS: {r.fw['task_errors']} task errors, MemoryError: {'MemoryError' in r.stdout + r.stderr}"
+        )
+    if r.gateway_blocks == 0 or r.fw["acked"] != r.gateway_blocks - 1:
+        return "FAILS: the depot upload did not deliver"
+    return f"passes (lowest free {r.fw['min_free']} B)"

@@ -221,9 +221,11 @@ class Firmware:
         if prov is None:
             return 0
         up = Uploader(self.log, prov[0], prov[1])
+        self.up = up
         try:
             await up.run_once(host, port)
         finally:
+            self.up = None
             self.up_chunks += up.chunks
             self.up_failures += up.failures
             retry = up.retry_after
@@ -246,18 +248,29 @@ class Firmware:
             g = self.gps
             if g.fix and g.speed_cms is not None and g.speed_cms > 200:
                 continue  # driving: no depot here, and a scan blocks the radio for a while on a board
-            wifi = self.board.wifi
-            seen = None
-            for ssid, _ in wifi.scan():
-                if ssid in prov[2]:
-                    seen = ssid
-                    break
-            if seen is None:
-                continue
-            ok, host, port = wifi.connect(seen)
-            if ok:
-                self.seal()  # hand over what we have now
-                t += 1000 * await self.upload(host, port)
+            try:
+                t += 1000 * await self.depot(prov[2])
+            except Exception as e:  # as in every(): a failed visit (or a full heap) is retried, not fatal
+                self.task_errors += 1
+                if self.task_errors < 20:
+                    self.board.log("wifi error: %r" % e)
+                    print("wifi error:", repr(e))
+
+    async def depot(self, ssids):
+        """Scan; at a depot SSID connect and upload. Returns the seconds the gateway asks to wait."""
+        wifi = self.board.wifi
+        seen = None
+        for ssid, _ in wifi.scan():
+            if ssid in ssids:
+                seen = ssid
+                break
+        if seen is None:
+            return 0
+        ok, host, port = wifi.connect(seen)
+        if not ok:
+            return 0
+        self.seal()  # hand over what we have now
+        return await self.upload(host, port)
 
     async def run(self):
         e = self.every
@@ -295,6 +308,11 @@ def main(board=None):
     gc.collect()
     free_init = gc.mem_free()
     asyncio.run(fw.run())
+    up = fw.up  # an upload still running when the round ended (its task never resumes) counts too
+    if up is not None:
+        fw.up_chunks += up.chunks
+        fw.up_failures += up.failures
+        fw.up = None
     gc.collect()
     print(
         "facteur-stats {"

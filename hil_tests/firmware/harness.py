@@ -5,6 +5,10 @@
 The van drives ``simulators.scenario`` around a block; the host link server and ptys come from
 ``simulators``; the depot gateway is a loopback HTTP double speaking the upload contract
 (``gateway_double.Gateway``); flash is a folder (or a VfsLfs2 image).
+
+The firmware runs as precompiled .mpy files (as `make flash` deploys it) on the plain unix port, or
+with ``frozen=True`` frozen into a unix-port binary of its own (``build_frozen.sh``: bytecode in the
+binary as on a production board; the heap-budget runs).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from simulators.world import World
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 MPY_CROSS = micropython_path().parent / "mpy-cross"
+BUILD_FROZEN = Path(__file__).resolve().parent / "build_frozen.sh"
 
 
 def build_firmware(out: Path) -> Path:
@@ -47,6 +52,25 @@ def build_firmware(out: Path) -> Path:
         dst.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(MPY_CROSS), "-O3", "-o", str(dst), "-s", str(rel), str(src)], check=True)
     return out
+
+
+def frozen_micropython() -> Path:
+    """The unix port with firmware/ frozen in, next to the plain one's cache
+    (``.cache/micropython-<version>-frozen``); built, or rebuilt when the firmware changed, first."""
+    plain = micropython_path()
+    version = subprocess.run(
+        [str(plain), "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    cache = FIRMWARE.parent / ".cache" / f"micropython-{version}-frozen"
+    proc = subprocess.run(
+        ["bash", str(BUILD_FROZEN), version, str(cache)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"build_frozen.sh failed: {proc.stderr}")
+    return cache / "bin" / "micropython"
 
 
 KEY = bytes(range(100, 132))
@@ -79,8 +103,10 @@ def run_round(
     upload: bool = True,
     depot_ssids: bool = True,
     timeout: float = 1800,
+    frozen: bool = False,
 ) -> RoundResult:
     workdir.mkdir(parents=True, exist_ok=True)
+    binary = frozen_micropython() if frozen else micropython_path()
     traj = block_loop(laps=laps)
     van, _ = make_van(traj, seed=11, gnss=GnssConfig(ttff_s=20.0), tail_s=tail_s)
     gateway = Gateway([]) if upload else None
@@ -106,12 +132,13 @@ def run_round(
     )
     thread.start()
     env = dict(os.environ, FACTEUR_WIRING=str(workdir / "wiring.json"))
-    build = build_firmware(workdir / "fw")
+    # Frozen: nothing importable in the working folder, every module comes from the binary.
+    build = workdir if frozen else build_firmware(workdir / "fw")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     try:
         child = subprocess.Popen(
-            [str(micropython_path()), "-X", f"heapsize={heap}", "-c", "import main"],
+            [str(binary), "-X", f"heapsize={heap}", "-c", "import main"],
             cwd=build,
             env=env,
             stdout=subprocess.PIPE,
