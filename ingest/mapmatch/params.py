@@ -11,7 +11,8 @@ parameter                  default    meaning
 ``candidate_margin``       0 → 4 σ    ... and within this much of the nearest one (prunes dense junctions)
 ``max_candidates``         20         candidate slots per fix, filled street by street (both directions)
 ``breakage_distance``      2000.0 m   consecutive fixes further apart than this start a new match
-``max_gap_seconds``        120.0 s    consecutive fixes further apart in time start a new match
+``max_gap_seconds``        600.0 s    consecutive fixes further apart in time start a new match (a van may
+                                      lose the sky for minutes at a stop; distance decides before that)
 ``gap_seconds``            5.0 s      a time step longer than this is a GNSS gap: re-routed and marked
 ``max_speed_kmh``          150.0      routes implying a faster mean speed are a last resort
 ``max_detour_ratio``       4.0        routes over this × the straight step (+ 2 radii) are a last resort
@@ -50,7 +51,7 @@ class MatchParams:
     candidate_margin: float = 0.0
     max_candidates: int = 20
     breakage_distance: float = 2000.0
-    max_gap_seconds: float = 120.0
+    max_gap_seconds: float = 600.0
     gap_seconds: float = 5.0
     max_speed_kmh: float = 150.0
     max_detour_ratio: float = 4.0
@@ -82,7 +83,7 @@ class MatchParams:
                 raise InvalidParameterError(f"{f.name} must be > 0, got {value}")
             if value < 0:
                 raise InvalidParameterError(f"{f.name} must be >= 0, got {value}")
-        if not 1 <= self.max_candidates <= 64 or int(self.max_candidates) != self.max_candidates:
+        if not isinstance(self.max_candidates, int) or not 1 <= self.max_candidates <= 64:
             raise InvalidParameterError(
                 f"max_candidates must be an integer in 1..64, got {self.max_candidates}"
             )

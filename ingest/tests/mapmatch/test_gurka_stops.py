@@ -139,3 +139,16 @@ def test_new_parameters_are_validated() -> None:
         MatchParams(standstill_window_s=-1.0)
     assert MatchParams(sigma_z=5.0).jitter_tolerance == 30.0
     assert MatchParams(backward_tolerance=12.0).jitter_tolerance == 12.0
+
+
+def test_three_minutes_without_sky_at_a_stop_do_not_split_the_trace(tmp_path: Path) -> None:
+    # The van stops at 1, loses every satellite for 190 s, and the next fix is 40 m further on:
+    # a long gap in time over a short distance is routed (and marked), not a new match.
+    drawn = draw(TEE, TEE_WAYS, tmp_path)
+    before = drive_through(drawn, "01", speed=6.0)
+    after = drive_through(drawn, "12", speed=6.0)
+    t = np.concatenate([before.t, before.t[-1] + 190.0 + (after.t - after.t[0])])
+    result = match(drawn, Trace(t=t, xy=np.concatenate([before.xy, after.xy])), sigma_z=5.0)
+    assert result.chain_start.sum() == 1
+    assert result.after_gap.sum() == 1
+    assert path_names(drawn, result) == ["Main"]
