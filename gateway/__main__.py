@@ -6,7 +6,10 @@ Every flag has a ``FACTEUR_GATEWAY_*`` environment variable (see :mod:`gateway.c
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +17,18 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process (SIGTERM, a clean stop) when ``parent_pid``, which started it, exits.
+
+    For a gateway run as part of a larger stack (``facteur run``): however the parent ends, even by
+    SIGKILL, the gateway does not outlive it holding its port. Linux only (``PR_SET_PDEATHSIG``).
+    """
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent was already gone before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.token:
         print("facteur-gateway: no ingest token (FACTEUR_GATEWAY_TOKEN or --token)", file=sys.stderr)
         return 2
+    parent = os.environ.get("FACTEUR_GATEWAY_PARENT_PID")
+    if parent:
+        die_with_parent(int(parent))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     print(

@@ -101,7 +101,9 @@ def _start_gateway(ingest_url: str, token: str, port: int) -> subprocess.Popen[b
         "FACTEUR_GATEWAY_INGEST_URL": ingest_url,
         "FACTEUR_GATEWAY_TOKEN": token,
     }
-    # Its own process group: Ctrl-C reaches us, and we stop the gateway in order.
+    # Its own process group: Ctrl-C reaches us, and we stop the gateway in order. And it dies with
+    # us however we end (SIGKILL, a supervisor's SIGTERM to make only): never an orphan on the port.
+    env["FACTEUR_GATEWAY_PARENT_PID"] = str(os.getpid())
     return subprocess.Popen([sys.executable, "-m", "gateway"], env=env, start_new_session=True)
 
 
