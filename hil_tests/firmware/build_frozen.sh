@@ -4,7 +4,8 @@
 #   build_frozen.sh VERSION CACHE_DIR   -> CACHE_DIR/bin/micropython
 # Same Debian source and patches as .ci/bootstrap/micropython.sh; the patched tree stays in CACHE_DIR
 # so a firmware change only re-freezes and relinks (a few seconds). Rebuilt when the firmware
-# sources or the manifest change (hash in CACHE_DIR/stamp); safe to run concurrently (flock).
+# sources, the manifest or this script change (hash in CACHE_DIR/stamp); safe to run concurrently
+# (flock).
 set -euo pipefail
 version=$1 cache=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +13,7 @@ repo=$(cd "$here/../.." && pwd)
 mkdir -p "$cache"; cache=$(cd "$cache" && pwd)
 exec 9>"$cache/.lock"
 flock 9
-stamp=$(cd "$repo" && { echo "$version"; cat hil_tests/firmware/frozen_manifest.py;
+stamp=$(cd "$repo" && { echo "$version"; cat hil_tests/firmware/frozen_manifest.py hil_tests/firmware/build_frozen.sh;
   find firmware -name '*.py' ! -path 'firmware/tests/*' | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -d' ' -f1)
 [ -x "$cache/bin/micropython" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ] && exit 0
 src="$cache/src"
