@@ -130,26 +130,34 @@ class MapMatcher:
         restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
         k = cand.edge.shape[1]
         transition = np.full((q, k, k), -np.inf, dtype=np.float32)
-        # Only pairs of real candidates are scored (most of the K × K slots are empty).
+        # Only pairs of real candidates are scored (most of the K × K slots are empty). Flat
+        # indices: gathers and the scatter into ``transition`` are 1-D, the cheapest NumPy has.
         live = cand.edge >= 0
+        kk = k * k
+        edge_flat, offset_flat = cand.edge.reshape(-1), cand.offset.reshape(-1)
+        transition_flat = transition.reshape(-1)
         for lo in range(0, q, chunk):
             hi = min(q, lo + chunk)
             pairs = live[prev[lo:hi]][:, :, None] & live[lo:hi][:, None, :] & ~restart[lo:hi, None, None]
-            row, i, j = np.nonzero(pairs)
+            flat = np.flatnonzero(pairs)
+            row, ij = np.divmod(flat, kk)
+            i, j = np.divmod(ij, k)
             row += lo
+            a_slot = prev[row] * k + i
+            b_slot = row * k + j
             step_gc = gc[row]
             route, kind = route_distances(
                 net,
                 self.table,
-                a=cand.edge[prev[row], i],
-                oa=cand.offset[prev[row], i],
-                b=cand.edge[row, j],
-                ob=cand.offset[row, j],
+                a=edge_flat[a_slot],
+                oa=offset_flat[a_slot],
+                b=edge_flat[b_slot],
+                ob=offset_flat[b_slot],
                 gc=step_gc,
                 params=p,
                 loops=self.loops,
             )
-            transition[row, i, j] = transition_logp(route, kind, step_gc, dt[row], p)
+            transition_flat[lo * kk + flat] = transition_logp(route, kind, step_gc, dt[row], p)
         emission = emission_logp(cand.distance, p.sigma_z)
         decoded = viterbi(emission, transition, restart, kept_offsets)
         return assemble(
