@@ -179,17 +179,21 @@ class RouteTable:
     # ---- disk cache ------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
+        """Write the occupied slots only (their positions, keys and values): a hash table is at
+        most half full, so this is 30–60 % of the full arrays."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        occupied = np.flatnonzero(self.keys != -1)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(
                     f,
                     meta=np.array([self.n_nodes, self.bits], dtype=np.int64),
                     delta=np.array([self.delta]),
-                    keys=self.keys,
-                    dist=self.dist,
-                    last_edge=self.last_edge,
+                    slots=occupied.astype(np.uint32 if self.bits <= 32 else np.int64),
+                    keys=self.keys[occupied],
+                    dist=self.dist[occupied],
+                    last_edge=self.last_edge[occupied],
                 )
             Path(tmp).replace(path)
         except BaseException:
@@ -198,15 +202,29 @@ class RouteTable:
 
     @classmethod
     def load(cls, path: Path) -> RouteTable:
+        """Read :meth:`save`'s file (or the full arrays written before occupied-only files)."""
         with np.load(path, allow_pickle=False) as data:
             n_nodes, bits = data["meta"].tolist()
+            delta = float(data["delta"][0])
+            if "slots" not in data.files:
+                return cls(
+                    n_nodes=int(n_nodes),
+                    delta=delta,
+                    bits=int(bits),
+                    keys=data["keys"],
+                    dist=data["dist"],
+                    last_edge=data["last_edge"],
+                )
+            slots = data["slots"].astype(np.int64)
+            size = 1 << int(bits)
+            keys = np.full(size, -1, dtype=np.int64)
+            dist = np.zeros(size, dtype=np.float32)
+            last = np.full(size, -1, dtype=np.int32)
+            keys[slots] = data["keys"]
+            dist[slots] = data["dist"]
+            last[slots] = data["last_edge"]
             return cls(
-                n_nodes=int(n_nodes),
-                delta=float(data["delta"][0]),
-                bits=int(bits),
-                keys=data["keys"],
-                dist=data["dist"],
-                last_edge=data["last_edge"],
+                n_nodes=int(n_nodes), delta=delta, bits=int(bits), keys=keys, dist=dist, last_edge=last
             )
 
 
@@ -225,9 +243,15 @@ def cached_route_table(net: RoadNetwork, delta: float, folder: Path | None) -> R
     path = folder / f"{network_fingerprint(net)}-{delta:.0f}-{TABLE_VERSION}.npz"
     if path.is_file():
         try:
-            return RouteTable.load(path)
+            table = RouteTable.load(path)
         except (OSError, KeyError, ValueError):
             path.unlink(missing_ok=True)
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                full_arrays = "slots" not in data.files
+            if full_arrays:  # written before occupied-only files: rewrite it smaller, once
+                table.save(path)
+            return table
     table = RouteTable.build(net, delta)
     table.save(path)
     return table

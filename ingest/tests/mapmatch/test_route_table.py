@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse  # type: ignore[import-untyped]
 import scipy.sparse.csgraph  # type: ignore[import-untyped]
 
-from ingest.mapmatch.route_table import RouteTable, shortest_edge_between
+from ingest.mapmatch.route_table import RouteTable, cached_route_table, shortest_edge_between
 from ingest.roadnet import helsinki_pbf, load_network
 
 
@@ -39,3 +41,35 @@ def test_lookups_and_routes_match_dijkstra() -> None:
     same = pair[1:] == pair[:-1]
     assert np.all(net.edge_to[edges[:-1]][same] == net.edge_from[edges[1:]][same])
     assert np.all(net.edge_from[edges[np.r_[True, ~same]]] == o[ok])
+
+
+def test_disk_cache_keeps_occupied_slots_only_and_reads_old_files(tmp_path: Path) -> None:
+    net = load_network(helsinki_pbf())
+    table = RouteTable.build(net, 500.0)
+    path = tmp_path / "t.npz"
+    table.save(path)
+    with np.load(path) as data:
+        assert len(data["keys"]) == int((table.keys != -1).sum()) < len(table.keys)
+    again = RouteTable.load(path)
+    for name in ("keys", "dist", "last_edge"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(table, name))
+    assert (again.n_nodes, again.bits, again.delta) == (table.n_nodes, table.bits, table.delta)
+    # A file of the full arrays (as written before) still loads, and the cache rewrites it.
+    old = tmp_path / "old.npz"
+    np.savez(
+        old,
+        meta=np.array([table.n_nodes, table.bits]),
+        delta=np.array([table.delta]),
+        keys=table.keys,
+        dist=table.dist,
+        last_edge=table.last_edge,
+    )
+    np.testing.assert_array_equal(RouteTable.load(old).keys, table.keys)
+    folder = tmp_path / "cache"
+    fresh = cached_route_table(net, 500.0, folder)
+    (cached,) = folder.iterdir()
+    old.replace(cached)
+    reread = cached_route_table(net, 500.0, folder)
+    np.testing.assert_array_equal(reread.dist, fresh.dist)
+    with np.load(cached) as data:
+        assert "slots" in data.files
