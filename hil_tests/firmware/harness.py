@@ -54,17 +54,25 @@ def build_firmware(out: Path) -> Path:
     return out
 
 
-def frozen_micropython() -> Path:
-    """The unix port with firmware/ frozen in, next to the plain one's cache
-    (``.cache/micropython-<version>-frozen``); built, or rebuilt when the firmware changed, first."""
-    plain = micropython_path()
+def _frozen_cache() -> tuple[str, Path]:
     version = subprocess.run(
-        [str(plain), "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
+        [str(micropython_path()), "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    cache = FIRMWARE.parent / ".cache" / f"micropython-{version}-frozen"
+    return version, FIRMWARE.parent / ".cache" / f"micropython-{version}-frozen"
+
+
+def frozen_source_ready() -> bool:
+    """The frozen build's source tree is in the cache (a rebuild needs no download)."""
+    return (_frozen_cache()[1] / "src" / ".facteur-patched").is_file()
+
+
+def frozen_micropython() -> Path:
+    """The unix port with firmware/ frozen in, next to the plain one's cache
+    (``.cache/micropython-<version>-frozen``); built, or rebuilt when the firmware changed, first."""
+    version, cache = _frozen_cache()
     proc = subprocess.run(
         ["bash", str(BUILD_FROZEN), version, str(cache)], capture_output=True, text=True, check=False
     )

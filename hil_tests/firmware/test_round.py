@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil_tests.firmware.harness import run_round
+from hil_tests.firmware.harness import frozen_source_ready, run_round
 from ingest.records import parse_blocks
 
 
@@ -79,6 +79,18 @@ def test_eight_hour_round(tmp_path: Path) -> None:
     assert r.readings.errors == []
     assert len(r.readings.health) >= 40
     assert r.fw["bytes"] / r.sim_seconds <= 10.0
+
+
+def test_short_round_frozen_in_64k(tmp_path: Path) -> None:
+    """The build the 8-h round uses (firmware frozen in), on a short round under the 64 KiB budget."""
+    if not frozen_source_ready():
+        pytest.skip("the frozen build's source is not in the cache yet: make firmware-frozen")
+    r = run_round(tmp_path, laps=1, heap="64k", frozen=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.fw["task_errors"] == 0 and r.fw["init_errors"] == 0
+    blocks = parse_blocks(r.blocks)
+    assert [b.seq for b in blocks] == list(range(len(blocks)))
+    assert r.fw["acked"] == r.gateway_blocks - 1 and r.gateway_blocks >= len(blocks) - 2
 
 
 def test_round_on_a_littlefs_image(tmp_path: Path) -> None:
