@@ -103,11 +103,16 @@ class MapMatcher:
         np.cumsum(counts, out=offsets[1:])
         t = np.concatenate([tr.t for tr in traces]) if traces else np.zeros(0)
         xy = np.concatenate([tr.xy for tr in traces]) if traces else np.zeros((0, 2))
-        decode = np.flatnonzero(
-            thin_standstill(
-                xy, t, offsets, p.standstill_distance, p.gap_seconds, window_s=p.standstill_window_s
-            )
+        keep = thin_standstill(
+            xy,
+            t,
+            offsets,
+            p.standstill_distance,
+            p.gap_seconds,
+            window_s=p.standstill_window_s,
+            moving_window_s=p.moving_window_s,
         )
+        decode = np.flatnonzero(keep)
         cand_all = find_candidates(
             net, xy[decode], p.search_radius, p.max_candidates, margin=p.candidate_slack
         )

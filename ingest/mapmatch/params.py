@@ -6,7 +6,8 @@ parameter                  default    meaning
 ``sigma_z``                5.0 m      GNSS position noise (standard deviation per axis); emission scale
 ``beta``                   0 → 2 σ    transition scale: log-prob = -|route − great-circle| / beta
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
-``standstill_window_s``    10.0 s     ... positions averaged over this window for that test (0: raw fixes)
+``standstill_window_s``    10.0 s     ... positions averaged over this window for that test while standing
+``moving_window_s``        3.0 s      ... and over this one while moving (0: raw fixes)
 ``search_radius``          50.0 m     candidate edges within this distance of a fix
 ``candidate_margin``       0 → 4 σ    ... and within this much of the nearest one (prunes dense junctions)
 ``max_candidates``         20         candidate slots per fix, filled street by street (both directions)
@@ -47,6 +48,7 @@ class MatchParams:
     beta: float = 0.0
     interpolation_distance: float = 0.0
     standstill_window_s: float = 10.0
+    moving_window_s: float = 3.0
     search_radius: float = 50.0
     candidate_margin: float = 0.0
     max_candidates: int = 20

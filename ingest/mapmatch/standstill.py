@@ -3,13 +3,19 @@
 Newson & Krumm (2009) drop every fix within 2 sigma_z of the last one kept: while a van stands
 or crawls, successive fixes differ by noise only, and decoding them lets the noise walk the match
 around the tiny loops of a junction. Thinned fixes are not lost: they take the matched position
-of the last kept fix (Valhalla Meili's ``interpolation_distance`` does the same).
+of the last kept fix (Valhalla Meili's ``interpolation_distance`` does the same). Time alone
+never forces a decode, except after a gap in the fixes: a van standing three minutes decodes
+one fix, not one every few seconds.
 
-The distance is measured between positions *averaged* over ``window_s`` seconds around each fix
-(same trace only): a receiver's white noise averages out over a few fixes, so a van standing
-20–180 s at a delivery no longer decodes a third of its scattered fixes (at σ = 10 m two raw
-fixes are > 2σ apart 37 % of the time), each a chance for a U-turn or a dead-end excursion in
-the path. Fixes further apart in time than the window (sparse traces) are not averaged.
+While the van *stands* the distance is measured between positions averaged over ``window_s``
+seconds around each fix (same trace only): a receiver's white noise averages out over a few
+fixes, so a van standing 20–180 s at a delivery no longer decodes a third of its scattered fixes
+(at σ = 10 m two raw fixes are > 2σ apart 37 % of the time), each a chance for a U-turn or a
+dead-end excursion in the path. A fix stands when its averaged position is within the distance
+of the averaged positions ``window_s`` before and after it; a moving van (even one turning round
+in a loop, whose long average barely moves) is thinned on positions averaged over the shorter
+``moving_window_s`` (3 s: a 60 m turning loop at 9 m/s stays visible). Fixes further apart in
+time than the windows (sparse traces) are never averaged together.
 
 All traces advance together, one array step per fix index, as in :mod:`.viterbi`.
 """
@@ -41,6 +47,24 @@ def smoothed_positions(xy: Float, t: Float, trace_offsets: Int, window_s: float)
     return out
 
 
+def standing_fixes(smoothed: Float, t: Float, trace_offsets: Int, window_s: float, distance: float) -> Bool:
+    """Fixes whose averaged position is within ``distance`` of the averaged positions
+    ``window_s`` before and after them (the trace's first and last fix at its ends)."""
+    n = len(t)
+    if n == 0 or window_s <= 0:
+        return np.zeros(n, dtype=np.bool_)
+    trace = np.repeat(np.arange(len(trace_offsets) - 1), np.diff(trace_offsets))
+    t_rel = t - t[trace_offsets[:-1][trace]]
+    span = float(t_rel.max(initial=0.0)) + 2.0 * window_s + 1.0
+    key = trace * span + t_rel
+    before = np.maximum(np.searchsorted(key, key - window_s, side="left"), trace_offsets[:-1][trace])
+    after = np.minimum(np.searchsorted(key, key + window_s, side="right") - 1, trace_offsets[1:][trace] - 1)
+    back = np.hypot(*(smoothed - smoothed[before]).T)
+    ahead = np.hypot(*(smoothed[after] - smoothed).T)
+    out: Bool = (back < distance) & (ahead < distance)
+    return out
+
+
 def thin_standstill(
     xy: Float,
     t: Float,
@@ -49,17 +73,19 @@ def thin_standstill(
     gap_seconds: float,
     *,
     window_s: float = 0.0,
+    moving_window_s: float = 0.0,
 ) -> Bool:
-    """Mask of the fixes to decode: each trace's first fix, and every fix whose averaged position
-    (over ``window_s``) is at least ``min_distance`` metres from the last kept one's, whose raw
-    position is at least twice that from the last kept raw fix (averaging must not hide a quick
-    excursion into a dead end and out), or more than ``gap_seconds`` after it."""
+    """Mask of the fixes to decode: each trace's first fix, every fix more than ``gap_seconds``
+    after the previous fix (a GNSS gap), and every fix at least ``min_distance`` metres from the last kept
+    one — positions averaged over ``window_s`` for standing fixes, over the shorter
+    ``moving_window_s`` otherwise."""
     n = len(t)
     keep = np.zeros(n, dtype=np.bool_)
     if n == 0:
         return keep
-    raw = xy
+    raw = smoothed_positions(xy, t, trace_offsets, moving_window_s)
     xy = smoothed_positions(xy, t, trace_offsets, window_s)
+    standing = standing_fixes(xy, t, trace_offsets, window_s, min_distance)
     lengths = np.diff(trace_offsets)
     order = np.argsort(-lengths, kind="stable")
     starts = trace_offsets[:-1][order]
@@ -67,7 +93,6 @@ def thin_standstill(
     active = np.searchsorted(-sorted_lengths, -np.arange(int(sorted_lengths[0])), side="left")
     last_xy = np.zeros((len(order), 2))
     last_raw = np.zeros((len(order), 2))
-    last_t = np.zeros(len(order))
     limit2 = min_distance * min_distance
     for s in range(int(sorted_lengths[0])):
         m = int(active[s])
@@ -77,13 +102,13 @@ def thin_standstill(
         else:
             d = xy[fix] - last_xy[:m]
             r = raw[fix] - last_raw[:m]
-            take = (
-                (d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] >= limit2)
-                | (r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1] >= 4.0 * limit2)
-                | (t[fix] - last_t[:m] > gap_seconds)
+            far = np.where(
+                standing[fix],
+                d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] >= limit2,
+                r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1] >= limit2,
             )
+            take = far | (t[fix] - t[fix - 1] > gap_seconds)
         keep[fix] = take
         last_xy[:m][take] = xy[fix[take]]
         last_raw[:m][take] = raw[fix[take]]
-        last_t[:m][take] = t[fix[take]]
     return keep

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ingest.mapmatch import MatchParams, Trace
-from ingest.mapmatch.standstill import smoothed_positions, thin_standstill
+from ingest.mapmatch.standstill import smoothed_positions, standing_fixes, thin_standstill
 from ingest.tests.mapmatch.conftest import drive_through, match, path_names
 from ingest.tests.roadnet.ascii_map import DrawnMap, draw
 
@@ -119,17 +119,30 @@ def test_averaged_positions_stay_within_each_trace() -> None:
     np.testing.assert_array_equal(smoothed_positions(xy, t, offsets, window_s=0.0), xy)
 
 
-def test_thinning_keeps_sparse_and_far_fixes() -> None:
-    # Sparse fixes (10 s apart) are never averaged together nor thinned; a raw jump of twice the
-    # distance is kept even when the average barely moved.
+def test_thinning_keeps_sparse_fixes() -> None:
+    # Sparse fixes (10 s apart) are never averaged together nor thinned.
     t = np.arange(0.0, 50.0, 10.0)
     xy = np.column_stack([np.arange(5) * 3.0, np.zeros(5)])
-    keep = thin_standstill(xy, t, np.array([0, 5]), min_distance=10.0, gap_seconds=5.0, window_s=10.0)
+    keep = thin_standstill(
+        xy, t, np.array([0, 5]), min_distance=10.0, gap_seconds=5.0, window_s=10.0, moving_window_s=3.0
+    )
     assert keep.all()
-    t1 = np.arange(7.0)
-    xy1 = np.array([[0, 0], [1, 0], [0, 1], [25, 0], [0, 0], [1, 1], [0, 0]], dtype=float)
-    keep1 = thin_standstill(xy1, t1, np.array([0, 7]), min_distance=10.0, gap_seconds=5.0, window_s=6.0)
-    assert keep1.tolist() == [True, False, False, True, True, False, False]
+
+
+def test_standing_fixes_are_thinned_on_averages_moving_ones_are_not() -> None:
+    # 30 s standing with fixes jumping 16 m east-west every second, then 9 m/s eastwards.
+    stand = np.column_stack([np.where(np.arange(30) % 2 == 0, 8.0, -8.0), np.zeros(30)])
+    move = np.column_stack([9.0 * np.arange(1, 16), np.zeros(15)])
+    xy = np.concatenate([stand, move])
+    t = np.arange(45.0)
+    offsets = np.array([0, 45])
+    standing = standing_fixes(smoothed_positions(xy, t, offsets, 10.0), t, offsets, 10.0, 10.0)
+    assert standing[:18].all() and not standing[35:].any()  # the window sees departure ahead
+    keep = thin_standstill(xy, t, offsets, 10.0, 5.0, window_s=10.0, moving_window_s=3.0)
+    assert keep[:18].sum() == 1, "a standing van decodes its first fix only (no time rule)"
+    assert keep[32:].sum() >= 6, "a van moving 9 m/s decodes a fix every ~10 m"
+    raw = thin_standstill(xy, t, offsets, 10.0, 5.0)
+    assert raw[:18].sum() == 18, "on raw fixes every jump of the standing van was decoded"
 
 
 def test_new_parameters_are_validated() -> None:
