@@ -125,7 +125,7 @@ provision: venv firmware-venv
 	  --gateway "$(GATEWAY)" --out $(CACHE)/provision-$(DEVICE).json
 	@$(FW_VENV)/bin/mpremote connect $(PORT) fs cp $(CACHE)/provision-$(DEVICE).json :/provision.json
 
-pytest: venv micropython timescaledb dashboard-assets
+pytest: venv micropython firmware-frozen timescaledb dashboard-assets
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap firmware-frozen

@@ -9,13 +9,8 @@ mkdir -p "$cache"; cache=$(cd "$cache" && pwd)
 [ -x "$cache/bin/micropython" ] && [ -x "$cache/bin/mpy-cross" ] && exit 0
 echo "bootstrap: building MicroPython $version unix port and mpy-cross (about 30 s)"
 rm -rf "${cache:?}"/*; mkdir -p "$cache/bin"
-"$here/debian-source.sh" micropython "$version" "$cache"
+"$here/micropython-source.sh" "$version" "$cache"
 src="$cache/src"
-while read -r patch; do
-  case "$patch" in ''|'#'*) continue;; esac
-  patch -d "$src" -p1 -s --forward < "$src/debian/patches/$patch" >>"$cache/build.log" 2>&1 \
-    || { echo "bootstrap: MicroPython patch $patch failed, see $cache/build.log" >&2; exit 1; }
-done < "$src/debian/patches/series"
 # Only what the firmware needs frozen in: asyncio (micropython-lib is not in the Debian source).
 echo 'include("$(MPY_DIR)/extmod/asyncio")' > "$cache/manifest.py"
 (make -C "$src/mpy-cross" -j"$(nproc)" >>"$cache/build.log" 2>&1 \

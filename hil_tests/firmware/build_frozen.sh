@@ -20,13 +20,7 @@ src="$cache/src"
 if [ ! -f "$src/.facteur-patched" ]; then
   echo "build_frozen: fetching MicroPython $version source" >&2
   rm -rf "${cache:?}/src" "$cache/bin"
-  "$repo/.ci/bootstrap/debian-source.sh" micropython "$version" "$cache"
-  while read -r patch; do
-    case "$patch" in ''|'#'*) continue;; esac
-    patch -d "$src" -p1 -s --forward < "$src/debian/patches/$patch" >>"$cache/build.log" 2>&1 \
-      || { echo "build_frozen: MicroPython patch $patch failed, see $cache/build.log" >&2; exit 1; }
-  done < "$src/debian/patches/series"
-  rm -rf "$cache/apt" "$cache/download"
+  "$repo/.ci/bootstrap/micropython-source.sh" "$version" "$cache"
   touch "$src/.facteur-patched"
 fi
 echo "build_frozen: MicroPython $version unix port with firmware/ frozen in" >&2
