@@ -13,7 +13,7 @@ machine inflate), and the p50/p99 acknowledgement time of a batch request. Raw C
 service alternate for ``FACTEUR_BENCH_ROUNDS`` rounds (2) and each keeps its best run.
 
     make bench BENCH_ARGS=ingest        # or: python -m bench ingest
-    FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=48   # size (default ≈ 1 M readings)
+    FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=6   # size (default ≈ 1 M readings)
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ from ingest.schema import migrate
 from ingest.testing import free_port
 
 DEVICES = int(os.environ.get("FACTEUR_BENCH_DEVICES", "48"))
-CHUNKS_PER_DEVICE = int(os.environ.get("FACTEUR_BENCH_CHUNKS", "48"))
-#: ≈ 4 KiB, what the firmware puts in one upload (FACTEUR_BENCH_BLOCKS_PER_CHUNK to change).
-BLOCKS_PER_CHUNK = int(os.environ.get("FACTEUR_BENCH_BLOCKS_PER_CHUNK", "45"))
+CHUNKS_PER_DEVICE = int(os.environ.get("FACTEUR_BENCH_CHUNKS", "6"))
+#: ≈ 32 KiB (about an hour of driving), what the firmware puts in one upload
+#: (``_CHUNK_BYTES`` in firmware/upload.py); FACTEUR_BENCH_BLOCKS_PER_CHUNK to change.
+BLOCKS_PER_CHUNK = int(os.environ.get("FACTEUR_BENCH_BLOCKS_PER_CHUNK", "360"))
 #: The gateway's default batch (FACTEUR_BENCH_CHUNKS_PER_BATCH).
 CHUNKS_PER_BATCH = int(os.environ.get("FACTEUR_BENCH_CHUNKS_PER_BATCH", "64"))
 CLIENT_CONCURRENCY = 4

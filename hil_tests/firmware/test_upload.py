@@ -34,7 +34,8 @@ for i in range(NBLOCKS):
     for s in range(10):
         w.track_second(i * 10000 + s * 1000, 43700000 + i * 50 + s * 5, 7400000 + s, 900, 30 + s, 12, 400, 9)
     log.append(w.seal())
-up = Uploader(log, 'van-0001', bytes(range(100, 132)))
+# 4 KiB chunks (not the default ~hour): a 120-block log then takes several chunks to upload.
+up = Uploader(log, 'van-0001', bytes(range(100, 132)), chunk_bytes=4096)
 attempts = 0
 async def main():
     global attempts
