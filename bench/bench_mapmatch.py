@@ -15,13 +15,14 @@ subset next to them.
     make bench BENCH_ARGS=mapmatch
     FACTEUR_BENCH_TRACES=5 python -m bench mapmatch     # a quicker run
 
-Last run (2026-11-23, 20 rounds per set, ``FACTEUR_BENCH_SLOW_TRACES=0``; route mismatch
-facteur vs tuned fastmm, facteur speed ÷ fastmm's in CPU time on the same process): Helsinki σ5
-1 Hz 1.92 vs 17.95 % (×0.71), σ10 1 Hz 6.47 vs 63.82 % (×0.66), 10 s 3.87 vs 11.43 % (×0.39),
-30 s 7.41 vs 8.63 % (×0.51); Monaco σ5 1 Hz 0.70 vs 22.89 % (×1.63), σ10 1 Hz 1.99 vs 61.07 %
-(×1.30), 10 s 1.32 vs 7.85 % (×0.74), 30 s 1.99 vs 4.50 % (×1.92); synthetic 0.99 vs 8.28 %
-(×62). 100 % of fixes matched everywhere, no split at 1 Hz on the real networks (3 on the
-synthetic grid, both matchers: GNSS losses of 1.6–2.4 km, beyond its 1 km route table).
+Last run (2026-11-23 08:35 UTC, 20 rounds per set, ``FACTEUR_BENCH_SLOW_TRACES=0``; route
+mismatch facteur vs tuned fastmm, then facteur's speed ÷ fastmm's, CPU time of this process, on
+a loaded 2-core machine where the ratios moved by ±40 % between runs): Helsinki σ5 1 Hz 1.24 vs
+17.95 % (×1.06), σ10 1 Hz 4.15 vs 63.82 % (×0.54), 10 s 3.87 vs 11.43 % (×0.34), 30 s 7.41 vs
+8.63 % (×0.73); Monaco σ5 1 Hz 0.71 vs 22.89 % (×1.80), σ10 1 Hz 1.72 vs 61.07 % (×1.29), 10 s
+1.32 vs 7.85 % (×0.62), 30 s 1.99 vs 4.50 % (×1.14); synthetic 0.90 vs 8.28 % (×18). 100 % of
+fixes matched everywhere, no split at 1 Hz on the real networks (3 on the synthetic grid, both
+matchers: GNSS losses of 1.6–2.4 km, beyond its 1 km route table).
 """
 
 from __future__ import annotations
