@@ -139,6 +139,15 @@ def main() -> int:
         r = run_round(Path(tmp) / "round", laps=laps, heap=heap, timeout=3600, frozen=True)
     hours = r.sim_seconds / 3600
     print(f"round: {laps} laps, {hours:.2f} h simulated in {r.wall_seconds:.0f} s wall, heap {heap}, frozen")
+    wall_8h = r.wall_seconds * 8 * 3600 / max(r.sim_seconds, 1.0)
+    print(
+        f"wall time per 8 h round: {wall_8h:.1f} s = {wall_8h / 60:.2f}x the 60 s target "
+        f"(issue 4; firmware CPU {r.cpu_seconds * 8 * 3600 / max(r.sim_seconds, 1.0):.1f} s per 8 h)"
+    )
+    print(
+        f"link requests: {link_rate(r)}; accelerometer samples lost to FIFO overrun "
+        f"{r.summary.get('accel_lost')}, UART bytes dropped {r.summary.get('uart_dropped')}"
+    )
     verdict = _verdict(r)
     if not verdict.startswith("passes"):
         print("round FAILED:", verdict)
@@ -165,6 +174,20 @@ def main() -> int:
     print(f"decode: {len(rd.track)} seconds, {len(rd.potholes)} potholes, errors {rd.errors}")
     ok &= nbytes / r.sim_seconds <= 10
     return 0 if ok else 1
+
+
+def link_rate(r: RoundResult) -> str:
+    """Host-link requests per simulated second, in total and for the two busiest operations."""
+    req = r.summary.get("requests", {})
+    assert isinstance(req, dict)
+    sim = max(r.sim_seconds, 1.0)
+    total = sum(int(v) for v in req.values())
+    sleeps = int(req.get("0x03", 0))
+    i2c_mem = int(req.get("0x12", 0))
+    return (
+        f"{total / sim:.2f} per simulated second ({total} in {sim:.0f} s; SLEEP_UNTIL {sleeps / sim:.2f}/s, "
+        f"I2C_READ_MEM {i2c_mem / sim:.2f}/s)"
+    )
 
 
 def _verdict(r: RoundResult) -> str:

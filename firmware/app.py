@@ -2,8 +2,10 @@
 
     import app; app.main(board)     # board from hal/esp32.py or hal/host.py
 
-Every second: accelerometer FIFO -> roughness features (+ pothole events), GNSS state -> one TRACK
-entry; every 10 s (or when full) the block is sealed and appended to the flash log (durable).
+The board wakes 4 times a second (once per accelerometer FIFO drain: one FIFO_SRC read and one burst
+read; the UARTs are drained on the same wake), the SCD41 task every 5 s and the Wi-Fi task every 15 s:
+few clock requests per simulated second on the host link. Every second: accelerometer FIFO ->
+roughness features (+ pothole events), GNSS state -> one TRACK entry; every 10 s (or when full) the block is sealed and appended to the flash log (durable).
 PMS5003 and SCD41 are averaged into AIR / CO2 records every 30 s, the modem is polled for coverage
 every 60 s, a HEALTH record is written every 10 min, and at a visible depot SSID the log is uploaded.
 
@@ -28,8 +30,8 @@ from micropython import const
 from records import BlockWriter
 
 _BLOCK_MS = const(10000)
-_ACC_MS = const(200)  # the LIS3DH FIFO holds 320 ms at 100 Hz
-_UART_MS = const(250)
+_TICK_MS = const(250)  # one wake per LIS3DH FIFO drain (32 samples = 320 ms at 100 Hz)
+_TICKS_PER_S = const(4)  # every 4th wake is the second tick
 _CO2_POLL_MS = const(5000)
 _TIME_MS = const(600000)
 _WIFI_MS = const(15000)
@@ -64,6 +66,7 @@ class Firmware:
         self.xs = array("h", bytes(2 * _ACC_CAP))
         self.zs = array("h", bytes(2 * _ACC_CAP))
         self.nacc = 0
+        self.phase = 0
         self.acc = None
         self.scd = None
         self.modem = Modem(board.modem) if board.modem is not None else None
@@ -136,6 +139,17 @@ class Firmware:
     def acc_tick(self, now):
         if self.acc is not None:
             self.nacc += self.acc.drain(self.xs, self.zs, self.nacc)
+
+    def tick(self, now):
+        """One wake per FIFO drain: every 250 ms the FIFO (25 samples) and the UARTs are drained;
+        every 4th wake, on the second, is the second tick (which drains them too)."""
+        self.phase += 1
+        if self.phase >= _TICKS_PER_S:
+            self.phase = 0
+            self.second_tick(now)
+        else:
+            self.acc_tick(now)
+            self.uart_tick(now)
 
     def uart_tick(self, now):
         b = self.board
@@ -275,9 +289,7 @@ class Firmware:
     async def run(self):
         e = self.every
         tasks = [
-            asyncio.create_task(e(_ACC_MS, self.acc_tick, 100)),
-            asyncio.create_task(e(_UART_MS, self.uart_tick, 50)),
-            asyncio.create_task(e(1000, self.second_tick, 0)),
+            asyncio.create_task(e(_TICK_MS, self.tick, 0)),
             asyncio.create_task(e(_CO2_POLL_MS, self.scd_tick, 300)),
             asyncio.create_task(self.wifi_task()),
         ]

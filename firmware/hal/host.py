@@ -53,12 +53,15 @@ class PtyUART:
 
 class LockstepClock:
     """Board time served by the simulator. Tasks await sleep_until(t); the driver task `run` asks
-    the simulator to advance to the earliest deadline once every ready task has run."""
+    the simulator to advance to the earliest deadline once every ready task has run.
+
+    A sleeper takes a slot [deadline, event] and gives it back when woken: the slots (one per task
+    that ever slept at the same time) are reused, so sleeping allocates nothing."""
 
     def __init__(self, board, now):
         self.b = board
         self.t = now
-        self.waiters = []  # [deadline, event]
+        self.slots = []  # [deadline or None when free, event]
         self.ended = False
 
     def now(self):
@@ -70,41 +73,55 @@ class LockstepClock:
         if t - self.t <= 0:
             await asyncio.sleep_ms(0)
             return
-        ev = _Event()
-        self.waiters.append([t, ev])
+        for slot in self.slots:
+            if slot[0] is None:
+                break
+        else:
+            slot = [None, _Event()]
+            self.slots.append(slot)
+        slot[0] = t
+        ev = slot[1]
+        ev.clear()
         await ev.wait()
 
     async def run(self):
         b = self.b
+        tx = b.tx
+        slots = self.slots
         while not self.ended:
             # Two yields: tasks woken by the last advance run, and whatever they woke runs too.
             await asyncio.sleep_ms(0)
             await asyncio.sleep_ms(0)
-            w = self.waiters
             # Nobody waiting on the clock (tasks busy on sockets, or gone): time still moves, or a
             # scenario with no sleeper left would spin here for ever.
-            target = w[0][0] if w else self.t + 100
-            for item in w:
-                if item[0] - target < 0:
-                    target = item[0]
-            struct.pack_into("<I", b.tx, 3, target)
+            target = None
+            for slot in slots:
+                d = slot[0]
+                if d is not None and (target is None or d - target < 0):
+                    target = d
+            if target is None:
+                target = self.t + 100
+            tx[3] = target & 0xFF
+            tx[4] = (target >> 8) & 0xFF
+            tx[5] = (target >> 16) & 0xFF
+            tx[6] = (target >> 24) & 0xFF
             status, body = b.request(_OP_SLEEP_UNTIL, 4)
             if len(body) >= 4:
-                self.t = struct.unpack_from("<I", body, 0)[0]
+                self.t = body[0] | body[1] << 8 | body[2] << 16 | body[3] << 24
             if status == _ST_END:
                 self.ended = True
             elif status != _ST_OK:
                 raise OSError(status)
-            keep = []
-            for item in w:
-                if self.ended or item[0] - self.t <= 0:
-                    item[1].set()
-                else:
-                    keep.append(item)
-            self.waiters = keep
-        for item in self.waiters:
-            item[1].set()
-        self.waiters = []
+            t = self.t
+            for slot in slots:
+                d = slot[0]
+                if d is not None and (self.ended or d - t <= 0):
+                    slot[0] = None
+                    slot[1].set()
+        for slot in slots:
+            if slot[0] is not None:
+                slot[0] = None
+                slot[1].set()
 
 
 class Board:
@@ -117,6 +134,8 @@ class Board:
         self.rx = bytearray(256)
         self.rxv = memoryview(self.rx)
         self.hdr = bytearray(3)
+        self.txv = memoryview(self.tx)
+        self.hdrv = memoryview(self.hdr)
         status, body = self.call(_OP_HELLO, b"\x01facteur-fw/1")
         if status != _ST_OK:
             raise OSError(status)
@@ -155,9 +174,9 @@ class Board:
         tx[0] = op
         tx[1] = n & 0xFF
         tx[2] = n >> 8
-        self._io(memoryview(tx)[: 3 + n], True)
+        self._io(self.txv[: 3 + n], True)
         h = self.hdr
-        self._io(memoryview(h), False)
+        self._io(self.hdrv, False)
         n = h[1] | h[2] << 8
         if n > len(self.rx):
             raise OSError(5)
@@ -169,8 +188,10 @@ class Board:
     def _io(self, mv, send):
         s = self.sock
         done = 0
-        while done < len(mv):
-            k = s.write(mv[done:]) if send else s.readinto(mv[done:])
+        n = len(mv)
+        while done < n:
+            part = mv[done:] if done else mv
+            k = s.write(part) if send else s.readinto(part)
             if not k:
                 raise OSError(104)  # ECONNRESET: the simulator went away
             done += k
