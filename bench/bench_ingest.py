@@ -196,12 +196,14 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
                 raise RuntimeError("ingest did not start")
             time.sleep(0.1)
         admin = {"Authorization": f"Bearer {ADMIN}"}
-        depot = f"bench-{secrets.token_hex(3)}"
+        # The bench's vans keep their ids and keys from run to run (registered once, 409 after):
+        # one fixed depot, so a gateway of this run may relay them; a new gateway id per run.
+        depot = "bench-depot"
         for device_id, key in data.devices:
             httpx.post(f"{base}/v1/registry/devices", json={"device_id": device_id, "depot": depot,
                        "key_hex": key.hex()}, headers=admin, timeout=10)  # fmt: skip
-        r = httpx.post(f"{base}/v1/registry/gateways", json={"gateway_id": f"gw-{depot}", "depot": depot},
-                       headers=admin, timeout=10)  # fmt: skip
+        gateway = {"gateway_id": f"gw-bench-{secrets.token_hex(3)}", "depot": depot}
+        r = httpx.post(f"{base}/v1/registry/gateways", json=gateway, headers=admin, timeout=10)
         token = r.json()["token"]
         # In spool order, as a gateway forwards: each van's uploads of the day one after the other.
         order = data.chunks
