@@ -65,7 +65,7 @@ run: bootstrap
 test: bootstrap lint typecheck firmware-check firmware-typecheck pytest
 
 test-long: bootstrap lint typecheck firmware-check firmware-frozen
-	@$(PY) -m pytest -m '' $(PYTEST_ARGS)
+	@FACTEUR_HYPOTHESIS=explore $(PY) -m pytest -m '' $(PYTEST_ARGS)
 
 ## ---- pieces of `make test` -------------------------------------------------------------
 

@@ -21,10 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import hypothesis
 import pytest
 import uvicorn
 
 from ingest import localdb
+
+# Property tests: `make test` draws a fixed, reproducible sample of examples (a run is never red by
+# the luck of the draw); `make test-long` sets FACTEUR_HYPOTHESIS=explore to search new ones.
+hypothesis.settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
+hypothesis.settings.register_profile("explore", print_blob=True)
+hypothesis.settings.load_profile(os.environ.get("FACTEUR_HYPOTHESIS", "fixed"))
 
 if TYPE_CHECKING:
     from ingest.core.config import Settings
