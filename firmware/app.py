@@ -290,7 +290,8 @@ class Firmware:
         e = self.every
         tasks = [
             asyncio.create_task(e(_TICK_MS, self.tick, 0)),
-            asyncio.create_task(e(_CO2_POLL_MS, self.scd_tick, 300)),
+            # the SCD41 on a drain wake (phase 250 ms): no wake of its own
+            asyncio.create_task(e(_CO2_POLL_MS, self.scd_tick, _TICK_MS)),
             asyncio.create_task(self.wifi_task()),
         ]
         await self.clock.run()
