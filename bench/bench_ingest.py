@@ -32,6 +32,7 @@ import httpx
 import numpy as np
 import psycopg
 
+from gateway.config import GatewaySettings
 from ingest import localdb
 from ingest.chunks.batch import BATCH_MEDIA_TYPE, join_batch
 from ingest.chunks.pgcopy import Column, copy_body
@@ -48,7 +49,9 @@ CHUNKS_PER_DEVICE = int(os.environ.get("FACTEUR_BENCH_CHUNKS", "6"))
 #: (``_CHUNK_BYTES`` in firmware/upload.py); FACTEUR_BENCH_BLOCKS_PER_CHUNK to change.
 BLOCKS_PER_CHUNK = int(os.environ.get("FACTEUR_BENCH_BLOCKS_PER_CHUNK", "360"))
 #: The gateway's default batch (FACTEUR_BENCH_CHUNKS_PER_BATCH).
-CHUNKS_PER_BATCH = int(os.environ.get("FACTEUR_BENCH_CHUNKS_PER_BATCH", "64"))
+CHUNKS_PER_BATCH = int(
+    os.environ.get("FACTEUR_BENCH_CHUNKS_PER_BATCH", GatewaySettings.model_fields["batch_max_chunks"].default)
+)
 CLIENT_CONCURRENCY = 4
 ROUNDS = int(os.environ.get("FACTEUR_BENCH_ROUNDS", "2"))
 ADMIN = "bench-admin-token"

@@ -30,7 +30,9 @@ class GatewaySettings(BaseSettings):
     #: ``HH:MM-HH:MM`` (local time of the gateway, may cross midnight): forward only then.
     #: Empty: forward whenever the WAN is up (the default).
     forward_window: str = ""
-    batch_max_chunks: int = 64
+    #: A van uploads about an hour of driving per chunk (~32 KiB): 8 chunks is a van's day, small
+    #: enough for ingest to acknowledge within a second or two, large enough to amortise a request.
+    batch_max_chunks: int = 8
     batch_max_bytes: int = 4 * 1024 * 1024
     #: Exponential backoff with full jitter between failed forwards: base·2^n, capped.
     backoff_base_seconds: float = 1.0
