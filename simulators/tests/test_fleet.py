@@ -6,6 +6,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,16 @@ from simulators.tests.conftest import block_loop
 from simulators.world import World
 
 
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes from a stream socket (a recv may return fewer, e.g. under load)."""
+    data = bytearray()
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        assert part, "the link closed mid-reply"
+        data += part
+    return bytes(data)
+
+
 def drive(wiring: Path, step_ms: int, results: dict[str, float]) -> None:
     """A van's host HAL reduced to its clock: sleep until the simulator says the round is over."""
     doc = json.loads(wiring.read_text())
@@ -30,8 +41,8 @@ def drive(wiring: Path, step_ms: int, results: dict[str, float]) -> None:
     while status != 2:
         ticks += step_ms
         sock.sendall(struct.pack("<BHI", 0x03, 4, ticks))
-        status, n = struct.unpack("<BH", sock.recv(3))
-        payload = sock.recv(n)
+        status, n = struct.unpack("<BH", recv_exact(sock, 3))
+        payload = recv_exact(sock, n)
         if status == 0:
             ticks = struct.unpack("<I", payload)[0]
     results[str(wiring)] = ticks / 1000.0
@@ -92,16 +103,20 @@ def test_a_recorded_log_drives_the_world_over_the_link() -> None:
         while status != 2:  # the firmware's pattern: sleep, then read what the UART holds
             ticks += 1000
             sock.sendall(struct.pack("<BHI", 0x03, 4, ticks))
-            status, n = struct.unpack("<BH", sock.recv(3))
-            body = sock.recv(n)
+            status, n = struct.unpack("<BH", recv_exact(sock, 3))
+            body = recv_exact(sock, n)
             if status == 0:
                 ticks = struct.unpack("<I", body)[0]
             got += port_reader.read(65536)
         sock.close()
         assert world.drain()
+        # Everything written must arrive; wait for it generously (a loaded machine is slow), but
+        # stop at the expected length so a surplus would show in the comparison below.
+        expected = sum(len(c) for c in log.chunks)
         port_reader.timeout = 0.2
-        while chunk := port_reader.read(65536):
-            got += chunk
+        deadline = time.monotonic() + 30
+        while len(got) < expected and time.monotonic() < deadline:
+            got += port_reader.read(expected - len(got))
     finally:
         port_reader.close()
         thread.join()
