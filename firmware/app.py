@@ -236,9 +236,12 @@ class Firmware:
             return 0
         up = Uploader(self.log, prov[0], prov[1])
         self.up = up
+        clock = self.clock
+        clock.busy += 1  # host clock: small steps while the socket works
         try:
             await up.run_once(host, port)
         finally:
+            clock.busy -= 1
             self.up = None
             self.up_chunks += up.chunks
             self.up_failures += up.failures

@@ -42,6 +42,7 @@ class RealClock:
     """Wall-clock ticks; sleep_until via asyncio on ticks_ms (wraps handled by ticks_diff)."""
 
     ended = False
+    busy = 0  # (the host clock takes small steps while busy; real time needs nothing)
 
     def now(self):
         return time.ticks_ms()

@@ -32,6 +32,7 @@ _OP_LOG = const(0x30)
 _ST_OK = const(0)
 _ST_NACK = const(1)
 _ST_END = const(2)
+_BUSY_STEP_MS = const(100)  # the clock's largest step while a task works a real socket (upload)
 _Event = asyncio.Event  # asyncio loads its submodules lazily: do it at boot, not on a full heap
 
 
@@ -56,13 +57,18 @@ class LockstepClock:
     the simulator to advance to the earliest deadline once every ready task has run.
 
     A sleeper takes a slot [deadline, event] and gives it back when woken: the slots (one per task
-    that ever slept at the same time) are reused, so sleeping allocates nothing."""
+    that ever slept at the same time) are reused, so sleeping allocates nothing.
+
+    While `busy` (a task waits on a real socket: the depot upload) time advances by at most
+    100 ms a step, so the socket gets wall time between steps however far apart the sleepers'
+    deadlines are (4 wakes a second otherwise: an upload would see 250 ms go by per poll)."""
 
     def __init__(self, board, now):
         self.b = board
         self.t = now
         self.slots = []  # [deadline or None when free, event]
         self.ended = False
+        self.busy = 0
 
     def now(self):
         return self.t
@@ -101,6 +107,8 @@ class LockstepClock:
                     target = d
             if target is None:
                 target = self.t + 100
+            if self.busy and target - self.t > _BUSY_STEP_MS:
+                target = self.t + _BUSY_STEP_MS
             tx[3] = target & 0xFF
             tx[4] = (target >> 8) & 0xFF
             tx[5] = (target >> 16) & 0xFF

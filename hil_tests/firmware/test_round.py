@@ -30,6 +30,19 @@ def test_round_runs_to_the_end(short_round) -> None:  # type: ignore[no-untyped-
     assert r.fw["seconds"] >= int(r.sim_seconds) - 2
 
 
+def test_few_link_requests_per_simulated_second(short_round) -> None:  # type: ignore[no-untyped-def]
+    """Issue 4: the host link is the lockstep round's cost. One wake per accelerometer FIFO drain (4 a
+    second, the other tasks on the same wakes), each drain one FIFO_SRC read and one burst read.
+    Counts, not timings: the simulator tallies every request by op."""
+    r = short_round
+    req = r.summary["requests"]
+    sim = r.sim_seconds
+    assert req.get("0x03", 0) / sim <= 5.0  # SLEEP_UNTIL (4 a second; 10 during the depot upload)
+    assert req.get("0x12", 0) / sim <= 8.1  # I2C_READ_MEM: 2 per drain
+    assert sum(req.values()) / sim <= 15.0  # was 21.8 with 9 wakes a second
+    assert r.fw["counters"][11] == 0  # no FIFO overrun seen by the driver
+
+
 def test_every_block_reaches_the_gateway_in_order(short_round) -> None:  # type: ignore[no-untyped-def]
     r = short_round
     blocks = parse_blocks(r.blocks)
