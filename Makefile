@@ -62,7 +62,7 @@ $(VENV)/.installed: pyproject.toml | system
 run: bootstrap
 	@$(VENV)/bin/facteur run
 
-test: bootstrap lint typecheck firmware-check firmware-typecheck pytest
+test: bootstrap lint typecheck firmware-check firmware-typecheck firmware-build pytest
 
 test-long: bootstrap lint typecheck firmware-check firmware-frozen
 	@FACTEUR_HYPOTHESIS=explore $(PY) -m pytest -m '' $(PYTEST_ARGS)
