@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,15 +47,22 @@ def _admin_url() -> str:
     return db.url("postgres")
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+@contextmanager
+def scratch_database(prefix: str = "facteur_test") -> Iterator[str]:
+    """A new database with facteur's extensions on the test server; dropped on exit."""
     admin = _admin_url()
-    name = f"facteur_test_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     localdb.create_database(admin, name)
     try:
         yield admin.rsplit("/", 1)[0] + "/" + name
     finally:
         localdb.drop_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with scratch_database() as url:
+        yield url
 
 
 def micropython_path() -> Path:

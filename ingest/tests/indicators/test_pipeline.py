@@ -4,7 +4,6 @@ background worker, then read back through the query API."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 
@@ -12,25 +11,19 @@ import httpx
 import psycopg
 import pytest
 
-from ingest import localdb
 from ingest.app import create_app
 from ingest.core.config import Settings
 from ingest.indicators.demo_fleet import send_fleet
 from ingest.roadnet import helsinki_pbf, load_network
-from ingest.testing import LiveServer, _admin_url
+from ingest.testing import LiveServer, scratch_database
 
 TOKEN = "pipeline-admin-token"
 
 
 @pytest.fixture
 def fresh_url() -> Iterator[str]:
-    admin = _admin_url()
-    name = f"facteur_test_pipe_{secrets.token_hex(4)}"
-    localdb.create_database(admin, name)
-    try:
-        yield admin.rsplit("/", 1)[0] + "/" + name
-    finally:
-        localdb.drop_database(admin, name)
+    with scratch_database("facteur_test_pipe") as url:
+        yield url
 
 
 def test_rounds_through_chunk_api_matching_and_indicators(
