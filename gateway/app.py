@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from gateway import metrics
 from gateway.config import GatewaySettings
 from gateway.forwarder import Forwarder
-from gateway.spool import Spool
+from gateway.spool import Spool, VanStatus
 from ingest.chunks.batch import CHUNK_MEDIA_TYPE
 from ingest.records.decode import decode_blocks
 from ingest.records.envelope import Chunk, ChunkError, parse_chunk
@@ -48,17 +48,6 @@ class ErrorBody(BaseModel):
     acked_seq: int | None = None
 
 
-class VanOut(BaseModel):
-    device_id: str
-    acked_seq: int
-    last_seen: float
-    newest_reading_utc: float | None
-    last_sync: float | None
-    backlog_chunks: int
-    backlog_blocks: int
-    rejected_chunks: int
-
-
 class ForwarderOut(BaseModel):
     ingest_url: str
     in_window: bool
@@ -75,7 +64,8 @@ class Status(BaseModel):
     backlog_chunks: int
     backlog_bytes: int
     forwarder: ForwarderOut
-    vans: list[VanOut]
+    #: Per van, as the spool keeps it (``gateway.spool.VanStatus``).
+    vans: list[VanStatus]
 
 
 def _error(
@@ -219,7 +209,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 keys_synced_at=await asyncio.to_thread(spool.keys_synced_at),
                 keys_last_error=s.keys_last_error,
             ),
-            vans=[VanOut(**v.__dict__) for v in vans],
+            vans=vans,
         )
 
     @app.get("/metrics", tags=["status"], response_class=Response)
