@@ -15,15 +15,7 @@ if [ -f "$dest/node_modules/maplibre-gl/dist/maplibre-gl.js" ] \
   exit 0
 fi
 if ! command -v npm >/dev/null; then
-  echo "bootstrap: installing Debian's nodejs and npm (no npm found)"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install nodejs npm" >&2; exit 1; }
-    sudo="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >/dev/null
-  $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  "$root/.ci/bootstrap/system-packages.sh" nodejs npm
 fi
 echo "bootstrap: installing the dashboard's npm packages in $dest"
 mkdir -p "$dest"

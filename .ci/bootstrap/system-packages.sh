@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Install the Debian packages listed in system-packages.txt that are missing.
-# Fast when nothing is missing (one dpkg-query); needs root or sudo otherwise.
+# Install the Debian packages that are missing: those named as arguments, else those listed in
+# system-packages.txt. Fast when nothing is missing (dpkg-query only); needs root or sudo otherwise.
+#   system-packages.sh [PACKAGE ...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t wanted < <(grep -v '^\s*#' "$here/system-packages.txt" | grep -v '^\s*$')
+if [ $# -gt 0 ]; then
+  wanted=("$@")
+else
+  mapfile -t wanted < <(grep -v '^\s*#' "$here/system-packages.txt" | grep -v '^\s*$')
+fi
 missing=()
 for pkg in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
