@@ -25,6 +25,9 @@ _K_AIR = const(0x04)
 _K_CO2 = const(0x05)
 _K_COVERAGE = const(0x06)
 _K_HEALTH = const(0x07)
+_K_BOOT = const(0x80)  # 0x80..0xFF: length-prefixed kinds (FORMAT.md, "Compatibility")
+_BOOT_HEAD = const(10)  # kind, len, ticks, boot_count, reset_cause, version length
+_VERSION_MAX = const(32)
 
 _TRACK_HEADER = const(16)
 _TRACK_ENTRY = const(5)
@@ -233,6 +236,23 @@ class BlockWriter:
         for c in counters:
             struct.pack_into("<H", b, p, c if c < 0xFFFF else 0xFFFF)
             p += 2
+        return True
+
+    def boot(self, ticks, boot_count, reset_cause, version):
+        """The BOOT record: firmware version (ASCII, at most 32 bytes) and reset cause (255 unknown).
+        The caller seals it into a block of its own (a format-1.0 decoder stops at its kind)."""
+        v = version.encode() if isinstance(version, str) else version
+        n = len(v)
+        if n > _VERSION_MAX:
+            n = _VERSION_MAX
+        p = self._room(_BOOT_HEAD + n, ticks)
+        if p < 0:
+            return False
+        b = self.buf
+        struct.pack_into(
+            "<BBIHBB", b, p, _K_BOOT, _BOOT_HEAD - 2 + n, ticks & 0xFFFFFFFF, boot_count & 0xFFFF, reset_cause, n
+        )
+        b[p + _BOOT_HEAD : p + _BOOT_HEAD + n] = v[:n]
         return True
 
     # --- block --------------------------------------------------------------------------

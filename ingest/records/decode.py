@@ -9,7 +9,9 @@ Usage::
 
 A record that cannot be decoded (unknown kind, runs past the payload, impossible values) ends the
 decoding of its block: the error is counted in ``errors`` with the block's seq, the record's offset
-and the number of bytes skipped; the records before it in the block are kept.
+and the number of bytes skipped; the records before it in the block are kept. A length-prefixed
+record (kind >= 0x80) of a kind this decoder does not know is skipped, counted as ``skipped_kind``,
+and the records after it are decoded (FORMAT.md, "Compatibility").
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ K_AIR = 0x04
 K_CO2 = 0x05
 K_COVERAGE = 0x06
 K_HEALTH = 0x07
+K_BOOT = 0x80
+#: Kinds from here up are length-prefixed (kind u8, len u8, len bytes): an unknown one is skipped.
+K_LENGTH_PREFIXED = 0x80
 
 TRACK_HEADER = struct.Struct("<BBIBBii")  # kind, n, t0 ticks, hdop*10, peak (50 mg), lat0, lon0 (1e-6 deg)
 TRACK_ENTRY = 5  # dlat i8, dlon i8 (1e-5 deg; dlat -128 = no fix), speed u8, rms u8, norm u8
@@ -46,6 +51,8 @@ _FIXED: dict[int, tuple[str, struct.Struct]] = {
     K_COVERAGE: ("coverage", struct.Struct("<BIBBBhI")),
 }
 HEALTH_HEAD = struct.Struct("<BIHIHIB")  # kind, ticks, boot_count, free heap, flash kB, dropped, n counters
+BOOT_HEAD = struct.Struct("<BBIHBB")  # kind, len, ticks, boot_count, reset cause, version length
+VERSION_MAX = 32
 
 Array = npt.NDArray[Any]
 
@@ -69,6 +76,10 @@ HEALTH_DTYPE = np.dtype(
     [*_BASE, ("boot_count", "u2"), ("free_heap", "u4"), ("flash_used_kb", "u2"), ("dropped_blocks", "u4"),
      ("counters", "u2", (32,)), ("n_counters", "u1")]
 )  # fmt: skip
+
+BOOT_DTYPE = np.dtype(
+    [*_BASE, ("boot_count", "u2"), ("reset_cause", "u1"), ("firmware_version", f"U{VERSION_MAX}")]
+)
 
 # Order of the driver counters in a HEALTH record (firmware/app.py HEALTH_COUNTERS).
 HEALTH_COUNTERS = (
@@ -100,6 +111,7 @@ class Readings:
     co2: Array = field(default_factory=lambda: np.zeros(0, CO2_DTYPE))
     coverage: Array = field(default_factory=lambda: np.zeros(0, COVERAGE_DTYPE))
     health: Array = field(default_factory=lambda: np.zeros(0, HEALTH_DTYPE))
+    boots: Array = field(default_factory=lambda: np.zeros(0, BOOT_DTYPE))
     errors: list[DecodeError] = field(default_factory=list)
     records: int = 0
 
@@ -116,6 +128,7 @@ class _Collector:
         self.track_entries: list[bytes] = []
         self.fixed: dict[int, list[tuple[int, int, bytes]]] = {k: [] for k in _FIXED}
         self.health: list[tuple[int, int, tuple[int, ...], tuple[int, ...]]] = []
+        self.boots: list[tuple[int, int, int, float, int, int, str]] = []
         self.errors: list[DecodeError] = []
         self.records = 0
 
@@ -126,6 +139,10 @@ class _Collector:
             kind = p[pos]
             try:
                 pos = self._record(b, p, pos, kind)
+            except _SkippedKindError as skip:  # a length-prefixed kind this decoder does not know: counted
+                self.errors.append(DecodeError(b.seq, pos, "skipped_kind", skip.end - pos))
+                pos = skip.end
+                continue
             except (struct.error, ValueError) as exc:
                 reason = str(exc) if isinstance(exc, ValueError) else "short_record"
                 self.errors.append(DecodeError(b.seq, pos, reason, len(p) - pos))
@@ -160,7 +177,37 @@ class _Collector:
                 raise ValueError("short_record")
             self.fixed[kind].append((b.seq, b.boot_id, p[pos : pos + size]))
             return pos + size
+        if kind >= K_LENGTH_PREFIXED:
+            return self._length_prefixed(b, p, pos, kind)
         raise ValueError("unknown_kind")
+
+    def _length_prefixed(self, b: Block, p: bytes, pos: int, kind: int) -> int:
+        if pos + 2 > len(p):
+            raise ValueError("short_record")
+        end = pos + 2 + p[pos + 1]
+        if end > len(p):
+            raise ValueError("short_record")
+        if kind != K_BOOT:
+            raise _SkippedKindError(end)
+        if end - pos < BOOT_HEAD.size:
+            raise ValueError("short_record")
+        _, _, ticks, boot_count, cause, n = BOOT_HEAD.unpack_from(p, pos)
+        start = pos + BOOT_HEAD.size
+        raw = p[start : start + n]
+        if n > VERSION_MAX or start + n != end:
+            raise ValueError("bad_boot_length")
+        if not all(0x20 <= c <= 0x7E for c in raw):
+            raise ValueError("bad_firmware_version")
+        self.boots.append((b.seq, b.boot_id, ticks, np.nan, boot_count, cause, raw.decode("ascii")))
+        return end
+
+
+class _SkippedKindError(Exception):
+    """A well-formed record of a length-prefixed kind this decoder does not know; decoding goes on."""
+
+    def __init__(self, end: int) -> None:
+        super().__init__(end)
+        self.end = end
 
 
 def _fixed_rows(rows: list[tuple[int, int, bytes]], fmt: struct.Struct) -> tuple[Array, Array, Array]:
@@ -305,6 +352,9 @@ def decode_blocks(blocks: Iterable[Block]) -> Readings:
             r.health[i]["n_counters"] = len(counters)
         r.health["utc"] = np.nan
 
-    for table in (r.track, r.potholes, r.air, r.co2, r.coverage, r.health):
+    if c.boots:
+        r.boots = np.array(c.boots, BOOT_DTYPE)
+
+    for table in (r.track, r.potholes, r.air, r.co2, r.coverage, r.health, r.boots):
         _assign_utc(table, r.time)
     return r
