@@ -8,6 +8,7 @@ few clock requests per simulated second on the host link. Every second: accelero
 roughness features (+ pothole events), GNSS state -> one TRACK entry; every 10 s (or when full) the block is sealed and appended to the flash log (durable).
 PMS5003 and SCD41 are averaged into AIR / CO2 records every 30 s, the modem is polled for coverage
 every 60 s, a HEALTH record is written every 10 min, and at a visible depot SSID the log is uploaded.
+At boot a BOOT record (firmware version, reset cause) is written alone in the boot's first block.
 
 HEALTH counter order (mirrored in ingest/records/decode.py HEALTH_COUNTERS): nmea clean, crc fail,
 garbage, unsupported; pms frames, bad checksum, resync; scd reads, crc fail, errors; acc samples,
@@ -28,6 +29,7 @@ from features import RoadFeatures
 from flashlog import FlashLog
 from micropython import const
 from records import BlockWriter
+from version import VERSION
 
 _BLOCK_MS = const(10000)
 _TICK_MS = const(250)  # one wake per LIS3DH FIFO drain (32 samples = 320 ms at 100 Hz)
@@ -36,6 +38,16 @@ _CO2_POLL_MS = const(5000)
 _TIME_MS = const(600000)
 _WIFI_MS = const(15000)
 _ACC_CAP = const(128)  # samples per second buffer (100 Hz + slack)
+
+
+def reset_cause():
+    """machine.reset_cause() on a board; 255 (unknown) where there is none (the unix port)."""
+    try:
+        import machine
+
+        return machine.reset_cause()
+    except (ImportError, AttributeError):
+        return 255
 
 
 def load_provision(path):
@@ -97,6 +109,9 @@ class Firmware:
             self.scd.start()
         except OSError:
             self.init_errors += 1
+        # The BOOT record (firmware version, reset cause) in a block of its own, first of the boot.
+        self.w.boot(self.clock.now(), self.log.boot_count, reset_cause(), VERSION)
+        self.seal()
 
     def _append(self, block):
         if block is not None:
