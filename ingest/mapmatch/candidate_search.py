@@ -1,6 +1,15 @@
 """Candidate search: the nearest directed edges around each fix, as fixed-width (P, K) arrays.
 
 Missing slots hold ``edge = -1`` and ``distance = inf``; candidates are sorted nearest first.
+
+A fix whose nearest point on several edges is the junction they meet at would get one candidate
+per edge in and out of it, all at the same point (two thirds of the candidates in Helsinki's
+dense centre). Leaving the junction by an edge ``c`` (``(c, 0)``) is the same position as having
+arrived by an edge ``b`` into it (``(b, len(b))``), and every route on from there is the same:
+from ``(b, len(b))`` the route into ``c`` is the step onto the next edge. So the ``(c, 0)``
+candidates are dropped when the fix has an arrival candidate at that junction; the arrivals are
+kept because they say by which edge the van came (a U-turn, a one-way). The HMM then scores a
+half as many candidate pairs, with the same choices open to it.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.roadnet import RoadNetwork
+from ingest.roadnet.spatial_index import NearEdges
 
 Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]
@@ -35,6 +45,35 @@ class Candidates:
         return Candidates(self.edge[rows], self.offset[rows], self.distance[rows], self.xy[rows])
 
 
+#: Metres from an edge end within which a candidate counts as at the junction.
+_AT_NODE = 1e-3
+
+
+def _without_departures(net: RoadNetwork, near: NearEdges) -> NearEdges:
+    """``near`` without the departures ``(c, 0)`` from junctions the fix has an arrival
+    ``(b, len(b))`` candidate at (rows stay in order)."""
+    length = net.edge_length[near.edge]
+    at_start = near.offset <= _AT_NODE
+    at_end = near.offset >= length - _AT_NODE
+    departure = at_start & ~at_end
+    arrival = at_end & ~at_start
+    if not departure.any() or not arrival.any():
+        return near
+    n = max(net.n_nodes, 1)
+    arrivals = near.point[arrival] * n + net.edge_to[near.edge[arrival]]
+    rows = np.flatnonzero(departure)
+    redundant = np.isin(near.point[rows] * n + net.edge_from[near.edge[rows]], arrivals)
+    keep = np.ones(len(near.edge), dtype=np.bool_)
+    keep[rows[redundant]] = False
+    return NearEdges(
+        point=near.point[keep],
+        edge=near.edge[keep],
+        distance=near.distance[keep],
+        offset=near.offset[keep],
+        snapped=near.snapped[keep],
+    )
+
+
 def find_candidates(
     net: RoadNetwork, xy: Float, radius: float, k: int, *, margin: float = np.inf, chunk: int = 50_000
 ) -> Candidates:
@@ -46,7 +85,7 @@ def find_candidates(
     distance = np.full((n, k), np.inf)
     cxy = np.full((n, k, 2), np.nan)
     for lo in range(0, n, chunk):
-        near = net.edges_near(xy[lo : lo + chunk], radius)
+        near = _without_departures(net, net.edges_near(xy[lo : lo + chunk], radius))
         # Both directions of a street are kept or dropped together: order by point, distance,
         # street, and fill the slots street by street.
         # Rows come sorted by point, distance, street, edge.
