@@ -40,53 +40,76 @@ class Column:
     null: npt.NDArray[np.bool_] | None = None
 
 
-def _wire(col: Column) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
-    """The values as big-endian wire values, and the NULL mask."""
+def _prepare(col: Column) -> tuple[npt.NDArray[Any], np.dtype[Any], npt.NDArray[np.bool_] | None]:
+    """The values (native byte order: converted to the wire type as they are stored), their wire
+    type, and the NULL mask (None when no value is NULL)."""
     v = np.asarray(col.values)
-    null = np.zeros(len(v), bool) if col.null is None else np.asarray(col.null, bool).copy()
+    null = None if col.null is None else np.asarray(col.null, bool)
     if col.kind == "timestamptz":
-        null |= ~np.isfinite(v)
-        data = np.rint((np.where(null, PG_EPOCH, v) - PG_EPOCH) * 1e6).astype(">i8")
-    elif col.kind == "text":
-        data = v.astype(f"S{max(1, v.dtype.itemsize)}")
-        if len(data) and (np.char.str_len(data) != data.dtype.itemsize).any():
+        missing = ~np.isfinite(v)
+        if missing.any():
+            null = missing if null is None else null | missing
+            v = np.where(missing, PG_EPOCH, v)
+        return np.rint((v - PG_EPOCH) * 1e6).astype(np.int64), np.dtype(">i8"), null
+    if col.kind == "text":
+        data = v.astype(f"S{max(1, v.dtype.itemsize)}", copy=False)
+        width = data.dtype.itemsize
+        # Fixed-width bytes are NUL-padded: a shorter value ends in NUL (text never holds NUL).
+        if len(data) and (data.view(np.uint8).reshape(len(data), width)[:, -1] == 0).any():
             raise ValueError("text columns must hold values of one length")
-    elif col.kind in ("float8", "float4"):
-        null |= np.isnan(v)
-        data = v.astype(_WIRE[col.kind])
-    else:
-        data = v.astype(_WIRE[col.kind])
-    return data, null
+        return data, data.dtype, null
+    if col.kind in ("float8", "float4"):
+        nan = np.isnan(v)
+        if nan.any():
+            null = nan if null is None else null | nan
+    return v, np.dtype(_WIRE[col.kind]), null
 
 
-def copy_body(columns: list[Column]) -> bytes:
-    """A complete binary COPY body (header, rows, trailer) for the given columns."""
+def copy_body(columns: list[Column]) -> bytearray:
+    """A complete binary COPY body (header, rows, trailer) for the given columns.
+
+    The rows are written straight into the returned buffer (one structured view per NULL
+    pattern), each value converted to its big-endian wire type on the way: no per-row Python and
+    no intermediate copy of the body.
+    """
     n = len(columns[0].values)
-    wires = [_wire(c) for c in columns]
-    if n == 0:
-        return HEADER + TRAILER
-    # One bit per column: the row's NULL pattern.
-    pattern = np.zeros(n, np.int64)
-    for j, (_, null) in enumerate(wires):
-        pattern |= null.astype(np.int64) << j
-    parts = [HEADER]
-    patterns = np.unique(pattern)
-    for p in patterns:
-        rows = np.nonzero(pattern == p)[0] if len(patterns) > 1 else slice(None)
-        fields: list[tuple[str, str]] = [("n", ">i2")]
-        for j, (data, _) in enumerate(wires):
+    prepared = [_prepare(c) for c in columns]
+    groups: list[tuple[int, npt.NDArray[np.intp] | None]] = []
+    if n and any(null is not None and null.any() for _, _, null in prepared):
+        # One bit per column: the row's NULL pattern.
+        pattern = np.zeros(n, np.int64)
+        for j, (_, _, null) in enumerate(prepared):
+            if null is not None:
+                pattern |= null.astype(np.int64) << j
+        patterns = np.unique(pattern)
+        for p in patterns.tolist():
+            groups.append((p, np.nonzero(pattern == p)[0] if len(patterns) > 1 else None))
+    elif n:
+        groups.append((0, None))
+    layouts = []
+    size = len(HEADER) + len(TRAILER)
+    for p, rows in groups:
+        fields: list[tuple[str, Any]] = [("n", ">i2")]
+        for j, (_, wire, _) in enumerate(prepared):
             fields.append((f"l{j}", ">i4"))
             if not (p >> j) & 1:
-                fields.append((f"v{j}", data.dtype.str))
-        count = n if isinstance(rows, slice) else len(rows)
-        out = np.empty(count, np.dtype(fields))
+                fields.append((f"v{j}", wire))
+        dtype = np.dtype(fields)
+        count = n if rows is None else len(rows)
+        layouts.append((p, rows, dtype, count))
+        size += count * dtype.itemsize
+    body = bytearray(size)
+    body[: len(HEADER)] = HEADER
+    offset = len(HEADER)
+    for p, rows, dtype, count in layouts:
+        out = np.frombuffer(body, dtype, count, offset)
         out["n"] = len(columns)
-        for j, (data, _) in enumerate(wires):
+        for j, (values, wire, _) in enumerate(prepared):
             if (p >> j) & 1:
                 out[f"l{j}"] = -1
             else:
-                out[f"l{j}"] = data.dtype.itemsize
-                out[f"v{j}"] = data[rows]
-        parts.append(out.tobytes())
-    parts.append(TRAILER)
-    return b"".join(parts)
+                out[f"l{j}"] = wire.itemsize
+                out[f"v{j}"] = values if rows is None else values[rows]
+        offset += count * dtype.itemsize
+    body[offset:] = TRAILER
+    return body
