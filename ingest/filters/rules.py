@@ -61,19 +61,32 @@ def impossible_jump(table: Table) -> Mask:
     rejected when both legs are impossible, so a real gap (tunnel) followed by a far fix is kept.
     """
     out = np.zeros(len(table), bool)
-    ok = table["fix"] & np.isfinite(table["utc"]) & np.isfinite(table["lat"]) & np.isfinite(table["lon"])
+    utc, lat, lon, boot = table["utc"], table["lat"], table["lon"], table["boot_id"]
+    ok = table["fix"] & np.isfinite(utc) & np.isfinite(lat) & np.isfinite(lon)
     rows = np.nonzero(ok)[0]
     if len(rows) < 3:
         return out
-    order = rows[np.lexsort((table["utc"][rows], table["boot_id"][rows]))]
-    t = table[order]
-    same_boot = t["boot_id"][1:] == t["boot_id"][:-1]
-    dist = _distance_m(t["lat"][:-1], t["lon"][:-1], t["lat"][1:], t["lon"][1:])
-    dt = np.maximum(t["utc"][1:] - t["utc"][:-1], 1.0)
-    bad_leg = same_boot & (dist > MAX_SPEED_MS * dt)
-    spike = np.zeros(len(t), bool)
+    b, u = boot[rows], utc[rows]
+    # Rows usually arrive in (boot, time) order already; then the stable sort is the identity.
+    if not np.all((b[1:] > b[:-1]) | ((b[1:] == b[:-1]) & (u[1:] >= u[:-1]))):
+        order = np.lexsort((u, b))
+        rows, b, u = rows[order], b[order], u[order]
+    la, lo = lat[rows], lon[rows]
+    limit = MAX_SPEED_MS * np.maximum(u[1:] - u[:-1], 1.0)
+    # Between points on Earth the great-circle distance is at most R * (|dlat| + |dlon|) (along a
+    # meridian, then at most the equator's length of arc): only legs whose bound exceeds the limit,
+    # or that touch coordinates off the planet, need the haversine.
+    bound = np.radians(np.abs(la[1:] - la[:-1]) + np.abs(lo[1:] - lo[:-1])) * EARTH_RADIUS_M
+    on_earth = (np.abs(la) <= 90) & (np.abs(lo) <= 180)
+    maybe = (bound * (1 + 1e-9) > limit) | ~(on_earth[1:] & on_earth[:-1])
+    legs = np.nonzero((b[1:] == b[:-1]) & maybe)[0]
+    bad_leg = np.zeros(len(rows) - 1, bool)
+    if len(legs):
+        dist = _distance_m(la[legs], lo[legs], la[legs + 1], lo[legs + 1])
+        bad_leg[legs] = dist > limit[legs]
+    spike = np.zeros(len(rows), bool)
     spike[1:-1] = bad_leg[:-1] & bad_leg[1:]
-    out[order[spike]] = True
+    out[rows[spike]] = True
     return out
 
 
