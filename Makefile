@@ -104,8 +104,8 @@ firmware-typecheck: firmware-venv
 firmware-build: micropython
 	@rm -rf $(FW_BUILD) && mkdir -p $(FW_BUILD)
 	@cd firmware && find . -name '*.py' ! -path './tests/*' ! -name main.py | while read -r f; do \
-	  mkdir -p ../$(FW_BUILD)/$$(dirname $$f) && \
-	  ../$(MPY)/bin/mpy-cross -O3 -march=$(FW_ARCH) -o ../$(FW_BUILD)/$${f%.py}.mpy $$f || exit 1; done
+	  mkdir -p $(abspath $(FW_BUILD))/$$(dirname $$f) && \
+	  ../$(MPY)/bin/mpy-cross -O3 -march=$(FW_ARCH) -o $(abspath $(FW_BUILD))/$${f%.py}.mpy $$f || exit 1; done
 	@cp firmware/main.py $(FW_BUILD)/main.py
 	@echo "firmware-build: $$(find $(FW_BUILD) -name '*.mpy' | wc -l) modules for $(FW_ARCH) in $(FW_BUILD)"
 
@@ -114,16 +114,18 @@ firmware-build: micropython
 firmware-frozen: micropython
 	@hil_tests/firmware/build_frozen.sh $(MICROPYTHON_VERSION) $(MPY)-frozen
 
-# make flash PORT=/dev/ttyUSB0
+# make flash PORT=/dev/ttyUSB0 (or a simulated board's pty: `facteur-sim board`)
 flash: firmware-build firmware-venv
-	@cd $(FW_BUILD) && ../../$(FW_VENV)/bin/mpremote connect $(PORT) fs cp -r . : + reset
+	@cd $(FW_BUILD) && $(CURDIR)/$(FW_VENV)/bin/mpremote connect $(PORT) fs cp -r . : + reset
 
 # make provision PORT=/dev/ttyUSB0 DEVICE=van-0001 [KEY_HEX=...] [SSIDS=facteur-depot-01,...] [GATEWAY=host:port]
+# The file (with the key) stays in PROVISION_OUT; the board is reset to boot with its identity.
+PROVISION_OUT ?= $(CACHE)/provision-$(DEVICE).json
 provision: venv firmware-venv
 	@test -n "$(DEVICE)" || { echo "usage: make provision PORT=... DEVICE=van-0001 [KEY_HEX=..] [SSIDS=a,b] [GATEWAY=h:p]"; exit 2; }
-	@$(PY) -m ingest.records.provisioning --device "$(DEVICE)" --key-hex "$(KEY_HEX)" --ssids "$(SSIDS)" \
-	  --gateway "$(GATEWAY)" --out $(CACHE)/provision-$(DEVICE).json
-	@$(FW_VENV)/bin/mpremote connect $(PORT) fs cp $(CACHE)/provision-$(DEVICE).json :/provision.json
+	@$(PY) -m ingest.records.provisioning --device "$(DEVICE)" --key-hex "$(KEY_HEX)" \
+	  $(if $(SSIDS),--ssids "$(SSIDS)") --gateway "$(GATEWAY)" --out $(PROVISION_OUT)
+	@$(FW_VENV)/bin/mpremote connect $(PORT) fs cp $(PROVISION_OUT) :/provision.json + reset
 
 pytest: venv micropython firmware-frozen timescaledb dashboard-assets
 	@$(PY) -m pytest $(PYTEST_ARGS)

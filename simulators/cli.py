@@ -25,6 +25,7 @@ from pathlib import Path
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
 from ingest.roadnet import helsinki_pbf, load_network, monaco_pbf
+from simulators.board import add_parser as board_parser
 from simulators.fleet import build, generate
 from simulators.fleet import serve as fleet_serve
 from simulators.gnss import GnssConfig
@@ -250,6 +251,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--workers", type=int, default=None)
     f.add_argument("--serve", action="store_true")
     f.set_defaults(func=cmd_fleet, stops=30)
+    board_parser(sub)
     return p
 
 
