@@ -18,6 +18,7 @@ import numpy as np
 from psycopg import AsyncCursor
 
 from ingest.chunks import rollup
+from ingest.chunks.boots import store_boots
 from ingest.chunks.pgcopy import Column, copy_body
 from ingest.core import metrics
 from ingest.filters.pipeline import apply_filters
@@ -260,6 +261,7 @@ async def _process(
 ) -> set[int]:
     r = decode_blocks(blocks)
     new_boots = await _anchor(cur, device_id, r)
+    await store_boots(cur, device_id, r, received_at)
     quarantined: list[tuple[str, str, Any]] = []
     if r.errors and record_decode_errors:
         for err in r.errors:
