@@ -215,18 +215,22 @@ function moveReplay() {
 }
 
 // -- fleet ----------------------------------------------------------------------------------
+// Values come from devices (e.g. the firmware version a board reports): text, never markup.
+const esc = (v) => String(v).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
 function table(id, rows, cols, bad) {
   $(id).querySelector("thead").innerHTML = "<tr>" + cols.map((c) => `<th>${c}</th>`).join("") + "</tr>";
   $(id).querySelector("tbody").innerHTML = rows.map((r) => "<tr>" + cols.map((c) => {
     const v = r[c];
-    return `<td class="${bad && bad(c, v) ? "bad" : ""}">${v === null || v === undefined ? "–" : v}</td>`;
+    return `<td class="${bad && bad(c, v) ? "bad" : ""}">${v === null || v === undefined ? "–" : esc(v)}</td>`;
   }).join("") + "</tr>").join("") || `<tr><td colspan="${cols.length}">none registered</td></tr>`;
 }
 
 async function loadFleet() {
   const [d, g] = await Promise.all([getJSON("/v1/fleet/devices"), getJSON("/v1/fleet/gateways")]);
   table("fleet-devices", d.devices, ["device_id", "depot", "vehicle", "last_seen", "last_sync", "last_gateway",
-    "backlog_s", "flash_used_kb", "dropped_blocks", "firmware_version", "errors"], (c, v) => c === "errors" && v > 0);
+    "backlog_s", "flash_used_kb", "dropped_blocks", "firmware_version", "booted_at", "reset_cause", "errors"],
+    (c, v) => (c === "errors" && v > 0) || (c === "reset_cause" && v === "watchdog"));
   table("fleet-gateways", g.gateways, ["gateway_id", "depot", "last_seen", "last_sync", "chunks_24h", "devices_24h"]);
 }
 
