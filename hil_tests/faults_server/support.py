@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from ingest.chunks.synthetic import DEFAULT_START_UTC
 from ingest.records.decode import EPOCH_2000
 from ingest.records.envelope import parse_chunk
 from ingest.testing import run_micropython
+
+#: Kills and restarts of the services, by what was killed when (printed in the terminal summary).
+KILLS: Counter[str] = Counter()
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 
