@@ -5,11 +5,15 @@ What is measured (one fresh database, the real service as ``uvicorn --workers N`
 - **raw COPY**: the decoded rows of every chunk, pre-encoded as binary COPY, copied into the same
   hypertables (``track``, ``air``) over 1 and 2 connections: the database's own ceiling.
 - **service**: the same chunks posted as gateway batches over HTTP (auth, HMAC verify, parse,
-  range de-duplication, decode, filters, binary COPY, commit, ack) to 1 and 2 workers.
+  range de-duplication, decode, filters, binary COPY, commit, ack) to 1 and 2 workers. The traffic
+  is what depots send: ``FACTEUR_BENCH_GATEWAYS`` (4) gateways, one per depot, each forwarding its
+  own vans' chunks in spool order with one batch in flight at a time (as ``gateway.forwarder``
+  does), on a new connection per request (see ``gateway_forwarder``).
 
 Reported: readings/s, the ratio to raw COPY with as many connections as workers, CPU µs per
 reading of the ingest processes (and of all PostgreSQL processes, which other users of a shared
-machine inflate), and the p50/p99 acknowledgement time of a batch request. Raw COPY and the
+machine inflate), the p50/p99 acknowledgement time of a batch request, and the CPU time of each
+worker process (an idle worker would show there). Raw COPY and the
 service alternate for ``FACTEUR_BENCH_ROUNDS`` rounds (2) and each keeps its best run.
 
     make bench BENCH_ARGS=ingest        # or: python -m bench ingest
@@ -52,7 +56,8 @@ BLOCKS_PER_CHUNK = int(os.environ.get("FACTEUR_BENCH_BLOCKS_PER_CHUNK", "360"))
 CHUNKS_PER_BATCH = int(
     os.environ.get("FACTEUR_BENCH_CHUNKS_PER_BATCH", GatewaySettings.model_fields["batch_max_chunks"].default)
 )
-CLIENT_CONCURRENCY = 4
+#: Depots, each with its gateway forwarding its own vans' chunks (FACTEUR_BENCH_GATEWAYS).
+GATEWAYS = int(os.environ.get("FACTEUR_BENCH_GATEWAYS", "4"))
 ROUNDS = int(os.environ.get("FACTEUR_BENCH_ROUNDS", "2"))
 ADMIN = "bench-admin-token"
 WIDTHS = (28, 12, 8, 14, 10, 9, 9)
@@ -81,15 +86,17 @@ def make_dataset() -> Dataset:
             _, fields = LAYOUT[kind]
             t = table
             bodies[kind].append(
-                copy_body(
-                    [
-                        Column(t["utc"], "timestamptz"),
-                        Column(np.full(len(t), device_id.encode()), "text"),
-                        Column(t["boot_id"], "int4"),
-                        Column(t["seq"], "int8"),
-                        Column(t["ticks"], "int8"),
-                        *(Column(t[f], k) for _, f, k in fields),
-                    ]
+                bytes(
+                    copy_body(
+                        [
+                            Column(t["utc"], "timestamptz"),
+                            Column(np.full(len(t), device_id.encode()), "text"),
+                            Column(t["boot_id"], "int4"),
+                            Column(t["seq"], "int8"),
+                            Column(t["ticks"], "int8"),
+                            *(Column(t[f], k) for _, f, k in fields),
+                        ]
+                    )
                 )
             )
         for c in range(CHUNKS_PER_DEVICE):
@@ -97,6 +104,10 @@ def make_dataset() -> Dataset:
                 build_chunk(device_id, key, blocks[c * BLOCKS_PER_CHUNK : (c + 1) * BLOCKS_PER_CHUNK])
             )
     return Dataset(devices, chunks, readings, bodies)
+
+
+def _depot(index: int) -> str:
+    return f"bench-depot-{index % GATEWAYS}"
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -175,6 +186,8 @@ class ServiceRun:
     postgres_cpu: float
     latencies: list[float]
     accepted: int
+    #: CPU seconds of each worker process, largest first (are the workers evenly loaded?).
+    worker_cpu: list[float]
 
 
 def service(url: str, data: Dataset, workers: int) -> ServiceRun:
@@ -199,55 +212,67 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
                 raise RuntimeError("ingest did not start")
             time.sleep(0.1)
         admin = {"Authorization": f"Bearer {ADMIN}"}
-        # The bench's vans keep their ids and keys from run to run (registered once, 409 after):
-        # one fixed depot, so a gateway of this run may relay them; a new gateway id per run.
-        depot = "bench-depot"
-        for device_id, key in data.devices:
-            httpx.post(f"{base}/v1/registry/devices", json={"device_id": device_id, "depot": depot,
+        # The bench's vans keep their ids and keys from run to run (registered once, 409 after),
+        # each at a fixed depot; one gateway per depot, with a new gateway id per run.
+        for i, (device_id, key) in enumerate(data.devices):
+            httpx.post(f"{base}/v1/registry/devices", json={"device_id": device_id, "depot": _depot(i),
                        "key_hex": key.hex()}, headers=admin, timeout=10)  # fmt: skip
-        gateway = {"gateway_id": f"gw-bench-{secrets.token_hex(3)}", "depot": depot}
-        r = httpx.post(f"{base}/v1/registry/gateways", json=gateway, headers=admin, timeout=10)
-        token = r.json()["token"]
-        # In spool order, as a gateway forwards: each van's uploads of the day one after the other.
-        order = data.chunks
-        batches = [
-            join_batch(order[i : i + CHUNKS_PER_BATCH]) for i in range(0, len(order), CHUNKS_PER_BATCH)
-        ]
+        queues: list[list[bytes]] = []
+        tokens: list[str] = []
+        for g in range(GATEWAYS):
+            gateway = {"gateway_id": f"gw-bench-{g}-{secrets.token_hex(3)}", "depot": _depot(g)}
+            r = httpx.post(f"{base}/v1/registry/gateways", json=gateway, headers=admin, timeout=10)
+            tokens.append(r.json()["token"])
+            # In spool order, as the gateway forwards: each van's uploads of the day one after the other.
+            order = [c for i, c in enumerate(data.chunks) if _depot(i // CHUNKS_PER_DEVICE) == _depot(g)]
+            queues.append(
+                [join_batch(order[i : i + CHUNKS_PER_BATCH]) for i in range(0, len(order), CHUNKS_PER_BATCH)]
+            )
         pids = _tree(proc.pid)
         pg = _postgres_pids()
         cpu0, pg0 = _cpu_seconds(pids), _cpu_seconds(pg)
+        per0 = {p: _cpu_seconds([p]) for p in pids}
         latencies: list[float] = []
         accepted = 0
 
-        async def client() -> None:
+        async def gateway_forwarder(queue: list[bytes], token: str) -> None:
+            """One batch in flight at a time, as ``gateway.forwarder`` does."""
             nonlocal accepted
-            queue = list(reversed(batches))
             headers = {"Authorization": f"Bearer {token}", "Content-Type": BATCH_MEDIA_TYPE}
-            async with httpx.AsyncClient(timeout=120) as http:
+            # A new connection per request: uvicorn's workers share one listening socket, and a
+            # kept-alive connection stays with the worker that accepted it (a load balancer would
+            # spread requests); a new one is accepted by whichever worker is free.
+            limits = httpx.Limits(max_keepalive_connections=0)
+            async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+                for body in queue:
+                    while True:
+                        t0 = time.perf_counter()
+                        resp = await http.post(f"{base}/v1/chunks", content=body, headers=headers)
+                        if resp.status_code in (429, 503):
+                            await asyncio.sleep(float(resp.headers.get("retry-after", "1")) / 10)
+                            continue
+                        resp.raise_for_status()
+                        latencies.append(time.perf_counter() - t0)
+                        accepted += int(resp.json()["accepted"])
+                        break
 
-                async def one() -> None:
-                    nonlocal accepted
-                    while queue:
-                        body = queue.pop()
-                        while True:
-                            t0 = time.perf_counter()
-                            resp = await http.post(f"{base}/v1/chunks", content=body, headers=headers)
-                            if resp.status_code in (429, 503):
-                                await asyncio.sleep(float(resp.headers.get("retry-after", "1")) / 10)
-                                continue
-                            resp.raise_for_status()
-                            latencies.append(time.perf_counter() - t0)
-                            accepted += int(resp.json()["accepted"])
-                            break
-
-                await asyncio.gather(*(one() for _ in range(CLIENT_CONCURRENCY)))
+        async def client() -> None:
+            await asyncio.gather(*(gateway_forwarder(q, t) for q, t in zip(queues, tokens, strict=True)))
 
         start = time.perf_counter()
         asyncio.run(client())
         elapsed = time.perf_counter() - start
         pids = _tree(proc.pid)
+        # The busiest processes are the workers (with --workers 2, uvicorn's supervisor and
+        # multiprocessing's resource tracker idle).
+        per_worker = sorted((_cpu_seconds([p]) - per0.get(p, 0.0) for p in pids), reverse=True)[:workers]
         return ServiceRun(
-            elapsed, _cpu_seconds(pids) - cpu0, _cpu_seconds(_postgres_pids()) - pg0, latencies, accepted
+            elapsed,
+            _cpu_seconds(pids) - cpu0,
+            _cpu_seconds(_postgres_pids()) - pg0,
+            latencies,
+            accepted,
+            per_worker,
         )
     finally:
         proc.terminate()
@@ -255,11 +280,7 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
 
 
 def main() -> int:
-    admin = (
-        localdb.LocalDatabase.default().url("postgres")
-        if not os.environ.get("FACTEUR_DATABASE_URL")
-        else (os.environ["FACTEUR_DATABASE_URL"].rsplit("/", 1)[0] + "/postgres")
-    )
+    admin = localdb.database_url().rsplit("/", 1)[0] + "/postgres"  # starts the private cluster if needed
     name = f"facteur_bench_{secrets.token_hex(4)}"
     localdb.create_database(admin, name)
     url = admin.rsplit("/", 1)[0] + "/" + name
@@ -311,9 +332,13 @@ def main() -> int:
             print(f"{f'service, {n} worker(s)':<28}{rate:>12,.0f}{rate / raw[n][0]:>8.2f}"
                   f"{ingest_us:>14.2f}{pg_us:>10.2f}"
                   f"{np.percentile(lat, 50):>9.0f}{np.percentile(lat, 99):>9.0f}")  # fmt: skip
+        for n in (1, 2):
+            shares = svc[n][1].worker_cpu
+            print(f"service, {n} worker(s): CPU s per worker process "
+                  + " / ".join(f"{c:.2f}" for c in shares))  # fmt: skip
         print(f"(chunk = {BLOCKS_PER_CHUNK} blocks; batch = {CHUNKS_PER_BATCH} chunks "
               f"≈ {CHUNKS_PER_BATCH * BLOCKS_PER_CHUNK * 10} readings; "
-              f"{CLIENT_CONCURRENCY} concurrent requests; "
+              f"{GATEWAYS} gateways, one batch in flight each; "
               f"{os.cpu_count()} CPUs shared with the database)")  # fmt: skip
     finally:
         localdb.drop_database(admin, name)
