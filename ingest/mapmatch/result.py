@@ -90,12 +90,16 @@ def build_paths(
     route_of: Int,
     via_bounds: Int,
     via_edge: Int,
+    loops: tuple[Float, Int] | None = None,
+    uturn_cost: float = 0.0,
 ) -> tuple[Int, Int]:
     """The traversed edges, as (decoded fix, edge) rows in order, from the decoded steps.
 
     A stack per chain: routes push their edges; a backward (standstill) step that lands on the
     edge before, or on a sibling branch of the same junction, retracts the edge it jittered onto,
-    so jitter at a junction leaves neither a detour nor a dangling edge in the path.
+    so jitter at a junction leaves neither a detour nor a dangling edge in the path. A van that
+    comes back along the edge on top of the stack after such a step turned round at its end: by
+    the shortest loop (:mod:`.loops`) where that is cheaper than a U-turn, as a transition would.
     """
     out_fix: list[int] = []
     out_edge: list[int] = []
@@ -107,6 +111,8 @@ def build_paths(
     routes = route_of.tolist()
     bounds = via_bounds.tolist()
     via_list = via_edge.tolist()
+    rev = net.reverse_edge.tolist()
+    out_degree = np.diff(net.out_offsets).tolist()
     floor = 0  # the stack index where the current chain starts; never retract below it
 
     def retract_to(target: int) -> bool:
@@ -128,6 +134,12 @@ def build_paths(
         top = out_edge[-1]
         a = edges[i - 1]
         if k == STANDSTILL:
+            if top == a and len(out_edge) - floor == 1 and to[b] == frm[a]:
+                # The chain started on ``a`` just past the junction and the van stands on the
+                # edge before it: that is where the chain starts.
+                out_fix[-1] = i
+                out_edge[-1] = b
+                continue
             if b == top or retract_to(b) or top != a:
                 continue
             if frm[b] == frm[a] and len(out_edge) - floor >= 2:
@@ -143,6 +155,19 @@ def build_paths(
             if retract_to(b):
                 continue
             if not retract_to(a):
+                if b == rev[top] and to[top] == frm[b]:
+                    # Back along the edge the path is on: turned round (or looped) at its end.
+                    if loops is not None and loops[1][top] >= 0:
+                        turn = uturn_cost if out_degree[to[top]] > 1 else 0.0
+                        if loops[0][top] < turn:
+                            first = int(loops[1][top])
+                            _, rest = table.route_edges(net, np.array([to[first]]), np.array([to[top]]))
+                            for e in [first, *rest.tolist()]:
+                                out_fix.append(i)
+                                out_edge.append(e)
+                    out_fix.append(i)
+                    out_edge.append(b)
+                    continue
                 if to[b] == frm[top] or to[b] == to[top]:
                     continue  # ``b`` leads into the junction the path already reached
                 if len(out_edge) - floor >= 2 and frm[b] == frm[top] and to[out_edge[-2]] == frm[b]:
@@ -240,6 +265,8 @@ def assemble(
         route_of=route_of,
         via_bounds=via_bounds,
         via_edge=via_edge,
+        loops=loops,
+        uturn_cost=params.uturn_cost,
     )
     chain_id = np.cumsum(start) - 1
     # Reported positions: a frozen fix keeps the last position its chain moved to.
