@@ -96,7 +96,13 @@ def find_candidates(
         first = np.searchsorted(point, point, side="left")
         rank = np.arange(len(point)) - first
         street_end = np.ones(len(point), dtype=np.bool_)
-        street_end[:-1] = (street[order][1:] != street[order][:-1]) | (point[1:] != point[:-1])
+        # A winding street passes the fix several times (one row pair per pass, at its own
+        # distance): each pass is a pair of its own, or a hairpin's passes would fill the slots
+        # as one overflowing "street" and leave the fix without candidates.
+        dist = near.distance[order]
+        street_end[:-1] = (
+            (street[order][1:] != street[order][:-1]) | (point[1:] != point[:-1]) | (dist[1:] != dist[:-1])
+        )
         # A street whose second direction would overflow the slots is dropped entirely.
         ends = np.flatnonzero(street_end)
         starts = np.concatenate([[0], ends[:-1] + 1]) if len(ends) else ends
