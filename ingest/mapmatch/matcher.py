@@ -111,6 +111,7 @@ class MapMatcher:
             p.gap_seconds,
             window_s=p.standstill_window_s,
             moving_window_s=p.moving_window_s,
+            max_travel=p.travel_distance,
         )
         decode = np.flatnonzero(keep)
         cand_all = find_candidates(

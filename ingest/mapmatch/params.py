@@ -8,6 +8,8 @@ parameter                  default    meaning
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
 ``standstill_window_s``    10.0 s     ... positions averaged over this window for that test while standing
 ``moving_window_s``        3.0 s      ... and over this one while moving (0: raw fixes)
+``max_travel``             0 → 4 σ    a moving fix is decoded anyway once the averaged positions travelled
+                                      this far since the last decoded fix (hairpins, dead-end stubs)
 ``search_radius``          50.0 m     candidate edges within this distance of a fix
 ``candidate_margin``       0 → 4 σ    ... and within this much of the nearest one (prunes dense junctions)
 ``max_candidates``         20         candidate slots per fix, filled street by street (both directions)
@@ -49,6 +51,7 @@ class MatchParams:
     interpolation_distance: float = 0.0
     standstill_window_s: float = 10.0
     moving_window_s: float = 3.0
+    max_travel: float = 0.0
     search_radius: float = 50.0
     candidate_margin: float = 0.0
     max_candidates: int = 20
@@ -120,6 +123,11 @@ class MatchParams:
     def standstill_distance(self) -> float:
         """``interpolation_distance``, or 2 sigma_z when it is 0 (Newson & Krumm)."""
         return self.interpolation_distance or 2.0 * self.sigma_z
+
+    @property
+    def travel_distance(self) -> float:
+        """``max_travel``, or 4 sigma_z (twice the standstill distance) when it is 0."""
+        return self.max_travel or 4.0 * self.sigma_z
 
     @property
     def max_speed_mps(self) -> float:

@@ -17,6 +17,11 @@ in a loop, whose long average barely moves) is thinned on positions averaged ove
 ``moving_window_s`` (3 s: a 60 m turning loop at 9 m/s stays visible). Fixes further apart in
 time than the windows (sparse traces) are never averaged together.
 
+A moving van can also drive far and stay within the distance of the last kept fix: round a
+hairpin, into a curled dead-end stub and out. Decoding none of that leaves the HMM a long route
+for a short great-circle step, and it prefers jitter or the short cut; so a moving fix is also
+decoded once the averaged positions since the last kept fix add up to ``max_travel``.
+
 All traces advance together, one array step per fix index, as in :mod:`.viterbi`.
 """
 
@@ -31,7 +36,8 @@ Bool = npt.NDArray[np.bool_]
 
 
 def smoothed_positions(xy: Float, t: Float, trace_offsets: Int, window_s: float) -> Float:
-    """Mean position of each fix's trace over ``[t - window_s / 2, t + window_s / 2]``."""
+    """Mean position of each fix's trace over ``[t - h, t + h]``, ``h = window_s / 2`` or less
+    near the trace's ends (the window stays centred on the fix)."""
     n = len(t)
     if n == 0 or window_s <= 0:
         return xy
@@ -39,8 +45,13 @@ def smoothed_positions(xy: Float, t: Float, trace_offsets: Int, window_s: float)
     t_rel = t - t[trace_offsets[:-1][trace]]
     span = float(t_rel.max(initial=0.0)) + 2.0 * window_s + 1.0
     key = trace * span + t_rel
-    lo = np.searchsorted(key, key - 0.5 * window_s, side="left")
-    hi = np.searchsorted(key, key + 0.5 * window_s, side="right")
+    # Near the trace's ends the window shrinks to stay centred: a window cut off on one side
+    # would drag a moving van's average towards the middle of the trace (a trace shorter than
+    # the window would average to one point and look parked).
+    to_end = t[trace_offsets[1:][trace] - 1] - t
+    half = np.minimum(np.minimum(0.5 * window_s, t_rel), to_end)
+    lo = np.searchsorted(key, key - half, side="left")
+    hi = np.searchsorted(key, key + half, side="right")
     cum = np.zeros((n + 1, 2))
     np.cumsum(xy, axis=0, out=cum[1:])
     out: Float = (cum[hi] - cum[lo]) / (hi - lo)[:, None]
@@ -74,11 +85,13 @@ def thin_standstill(
     *,
     window_s: float = 0.0,
     moving_window_s: float = 0.0,
+    max_travel: float = np.inf,
 ) -> Bool:
     """Mask of the fixes to decode: each trace's first fix, every fix more than ``gap_seconds``
-    after the previous fix (a GNSS gap), and every fix at least ``min_distance`` metres from the last kept
+    after the previous fix (a GNSS gap), every fix at least ``min_distance`` metres from the last kept
     one — positions averaged over ``window_s`` for standing fixes, over the shorter
-    ``moving_window_s`` otherwise."""
+    ``moving_window_s`` otherwise — and every moving fix whose averaged positions travelled
+    ``max_travel`` metres since the last kept one."""
     n = len(t)
     keep = np.zeros(n, dtype=np.bool_)
     if n == 0:
@@ -93,6 +106,10 @@ def thin_standstill(
     active = np.searchsorted(-sorted_lengths, -np.arange(int(sorted_lengths[0])), side="left")
     last_xy = np.zeros((len(order), 2))
     last_raw = np.zeros((len(order), 2))
+    # Distance travelled (averaged positions) since the last kept fix, per trace.
+    step = np.zeros(n)
+    step[1:] = np.hypot(*(raw[1:] - raw[:-1]).T)
+    travel = np.zeros(len(order))
     limit2 = min_distance * min_distance
     for s in range(int(sorted_lengths[0])):
         m = int(active[s])
@@ -107,8 +124,11 @@ def thin_standstill(
                 d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] >= limit2,
                 r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1] >= limit2,
             )
-            take = far | (t[fix] - t[fix - 1] > gap_seconds)
+            travel[:m] += step[fix]
+            winding = ~standing[fix] & (travel[:m] >= max_travel)
+            take = far | winding | (t[fix] - t[fix - 1] > gap_seconds)
         keep[fix] = take
         last_xy[:m][take] = xy[fix[take]]
         last_raw[:m][take] = raw[fix[take]]
+        travel[:m][take] = 0.0
     return keep
