@@ -34,11 +34,25 @@ def random_drive(
         route.append(int(rng.choice(onward if len(onward) else out)))
     edges = np.asarray(route, dtype=np.int64)
     ends = np.cumsum(net.edge_length[edges])
-    s = np.arange(0.0, ends[-1], speed)
+    s = along_at_1hz(ends, edges, net.reverse_edge, speed)
     i = np.searchsorted(ends, s, side="right")
     xy = net.point_at(edges[i], s - (ends[i] - net.edge_length[edges[i]]))
     xy = xy + rng.normal(0.0, sigma, xy.shape)
     return Trace(t=1.7e9 + np.arange(len(s), dtype=np.float64), xy=xy), edges
+
+
+def along_at_1hz(
+    ends: npt.NDArray[np.float64], edges: npt.NDArray[np.int64], reverse: npt.NDArray[np.int64], speed: float
+) -> npt.NDArray[np.float64]:
+    """Distance along the drive at each second: ``speed``, braking (1.5 m/s², down to 1 m/s) into
+    the U-turn at a dead end and speeding up out of it, as a van must to turn round."""
+    turns = ends[:-1][edges[1:] == reverse[edges[:-1]]]
+    grid = np.append(np.arange(0.0, ends[-1], 0.25), ends[-1])
+    to_turn = np.abs(grid[:, None] - turns[None, :]).min(axis=1, initial=np.inf)
+    v = np.clip(np.sqrt(2.0 * 1.5 * to_turn), 1.0, speed)
+    t = np.concatenate([[0.0], np.cumsum(np.diff(grid) / v[:-1])])
+    along: npt.NDArray[np.float64] = np.interp(np.arange(0.0, t[-1], 1.0), t, grid)
+    return along
 
 
 def check_invariants(net: RoadNetwork, result: MatchResult) -> None:
