@@ -95,7 +95,7 @@ class MapMatcher:
             out.extend(self._match_batch(batch))
         return out
 
-    def _match_batch(self, traces: Sequence[Trace], chunk: int = 20_000) -> list[MatchResult]:
+    def _match_batch(self, traces: Sequence[Trace], chunk_pairs: int = 32_768) -> list[MatchResult]:
         p = self.params
         net = self.net
         counts = np.array([len(tr.t) for tr in traces], dtype=np.int64)
@@ -142,8 +142,15 @@ class MapMatcher:
         kk = k * k
         edge_flat, offset_flat = cand.edge.reshape(-1), cand.offset.reshape(-1)
         transition_flat = transition.reshape(-1)
-        for lo in range(0, q, chunk):
-            hi = min(q, lo + chunk)
+        # Pairs are scored a few thousand rows at a time, so the dozens of temporaries each step
+        # makes stay in the CPU caches (one pass over half a million pairs ran 2x slower).
+        count = live.sum(axis=1)
+        row_pairs = np.where(restart, 0, count[prev] * count)
+        cum = np.cumsum(row_pairs)
+        total = int(cum[-1]) if q else 0
+        bounds = np.unique(np.searchsorted(cum, np.arange(chunk_pairs, total, chunk_pairs)))
+        bounds = bounds[bounds > 0]
+        for lo, hi in zip(np.r_[0, bounds].tolist(), np.r_[bounds, q].tolist(), strict=True):
             pairs = live[prev[lo:hi]][:, :, None] & live[lo:hi][:, None, :] & ~restart[lo:hi, None, None]
             flat = np.flatnonzero(pairs)
             row, ij = np.divmod(flat, kk)
