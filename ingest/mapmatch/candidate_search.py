@@ -75,7 +75,7 @@ def _without_departures(net: RoadNetwork, near: NearEdges) -> NearEdges:
 
 
 def find_candidates(
-    net: RoadNetwork, xy: Float, radius: float, k: int, *, margin: float = np.inf, chunk: int = 50_000
+    net: RoadNetwork, xy: Float, radius: float, k: int, *, margin: float = np.inf, chunk: int = 1024
 ) -> Candidates:
     """The ``k`` nearest directed edges within ``radius`` of each fix of ``xy`` (P, 2), and within
     ``margin`` metres of the nearest one."""

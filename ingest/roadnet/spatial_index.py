@@ -94,6 +94,13 @@ class SpatialIndex:
         cell = cy * self.width + cx
         order = np.argsort(cell, kind="stable")
         self.cell_pieces = piece[order]
+        # Per piece, in separate contiguous arrays: the query's distance test touches only these.
+        ab = piece_b - piece_a
+        seg2 = np.einsum("ij,ij->i", ab, ab)
+        self._ax, self._ay = np.ascontiguousarray(piece_a[:, 0]), np.ascontiguousarray(piece_a[:, 1])
+        self._abx, self._aby = np.ascontiguousarray(ab[:, 0]), np.ascontiguousarray(ab[:, 1])
+        self._inv_seg2 = np.where(seg2 > 0, 1.0 / np.where(seg2 > 0, seg2, 1.0), 0.0)
+        self._seg_len = np.sqrt(seg2)
         counts = np.bincount(cell, minlength=self.width * self.height)
         self.cell_offsets = np.zeros(self.width * self.height + 1, dtype=np.int64)
         np.cumsum(counts, out=self.cell_offsets[1:])
@@ -116,17 +123,23 @@ class SpatialIndex:
         owner, slot = expand_ranges(start, self.cell_offsets[cell + 1] - start)
         point = point[owner]
         piece = self.cell_pieces[slot]
-        a = self.piece_a[piece]
-        ab = self.piece_b[piece] - a
-        ap = pts[point] - a
-        seg2 = np.einsum("ij,ij->i", ab, ab)
-        t = np.clip(np.einsum("ij,ij->i", ap, ab) / np.where(seg2 > 0, seg2, 1.0), 0.0, 1.0)
-        snapped = a + t[:, None] * ab
-        dist = np.hypot(*(pts[point] - snapped).T)
-        keep = dist <= radius
-        point, piece, t, snapped, dist = point[keep], piece[keep], t[keep], snapped[keep], dist[keep]
+        # Distance test on flat x / y arrays (most pieces of the cells are out of the radius);
+        # the rest of the work is done on the pieces within it only.
+        px = np.ascontiguousarray(pts[:, 0])[point]
+        py = np.ascontiguousarray(pts[:, 1])[point]
+        apx = px - self._ax[piece]
+        apy = py - self._ay[piece]
+        abx, aby = self._abx[piece], self._aby[piece]
+        t = np.clip((apx * abx + apy * aby) * self._inv_seg2[piece], 0.0, 1.0)
+        dx = apx - t * abx
+        dy = apy - t * aby
+        d2 = dx * dx + dy * dy
+        keep = np.flatnonzero(d2 <= radius * radius)
+        point, piece, t = point[keep], piece[keep], t[keep]
+        dist = np.sqrt(d2[keep])
+        snapped = np.column_stack([px[keep] - dx[keep], py[keep] - dy[keep]])
         edge = self.piece_edge[piece]
-        offset = self.piece_offset[piece] + t * np.sqrt(seg2[keep])
+        offset = self.piece_offset[piece] + t * self._seg_len[piece]
         # One row per local minimum of the distance along each edge: an edge that winds back
         # near the point (a hairpin, a bend) yields one row per pass, so the right pass is not
         # lost to a closer wrong one.
