@@ -115,8 +115,14 @@ firmware-frozen: micropython
 	@hil_tests/firmware/build_frozen.sh $(MICROPYTHON_VERSION) $(MPY)-frozen
 
 # make flash PORT=/dev/ttyUSB0 (or a simulated board's pty: `facteur-sim board`)
+# A module's .py left on the board (an earlier source deploy) would be imported instead of its .mpy:
+# those are removed first. The flash log, provision.json and boot.py stay.
 flash: firmware-build firmware-venv
-	@cd $(FW_BUILD) && $(CURDIR)/$(FW_VENV)/bin/mpremote connect $(PORT) fs cp -r . : + reset
+	@$(PY) -c "import pathlib, sys; b = pathlib.Path(sys.argv[1]); print('import os'); \
+	  [print('try:\n os.remove(%r)\nexcept OSError:\n pass' % str(p.relative_to(b).with_suffix('.py'))) \
+	   for p in sorted(b.rglob('*.mpy'))]" $(FW_BUILD) > $(abspath $(FW_BUILD)).unshadow.py
+	@cd $(FW_BUILD) && $(CURDIR)/$(FW_VENV)/bin/mpremote connect $(PORT) \
+	  run $(abspath $(FW_BUILD)).unshadow.py + fs cp -r . : + reset
 
 # make provision PORT=/dev/ttyUSB0 DEVICE=van-0001 [KEY_HEX=...] [SSIDS=facteur-depot-01,...] [GATEWAY=host:port]
 # The file (with the key) stays in PROVISION_OUT; the board is reset to boot with its identity.

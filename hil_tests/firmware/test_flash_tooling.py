@@ -25,6 +25,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +135,10 @@ def flashed(tmp_path_factory: pytest.TempPathFactory) -> Flashed:
     ssid = "facteur-depot-07"
     with SimBoard(image) as board:
         assert board.wait_idle(), board.transcript.decode(errors="replace")
+        # an earlier source deploy: a stale app.py would be imported instead of app.mpy
+        stale = "f = open('app.py', 'w'); f.write('raise ImportError(\\'stale source\\')'); f.close()"
+        planted = mpremote(board.port, "exec", stale)
+        assert planted.returncode == 0, planted.stderr
         flash = make("flash", f"PORT={board.port}", f"FW_BUILD={build}")
         assert flash.returncode == 0, flash.stdout + flash.stderr
         prov = make(
@@ -179,6 +184,7 @@ def test_image_holds_every_module_of_the_build(flashed: Flashed) -> None:
     for path, digest in built.items():
         assert flashed.files.get(path) == digest, path  # byte for byte
     # the partition holds the firmware, the provisioning file and ESP32's first-boot boot.py: no more
+    # (the stale app.py planted before flashing is gone)
     assert set(flashed.files) == set(built) | {"provision.json", "boot.py"}
     assert flashed.files["provision.json"] == sha256(flashed.provision)
     # mpremote's `cp -r . :` went through raw-paste mode, and the board was reset after each target
@@ -369,12 +375,12 @@ class Line:
 
 
 @pytest.fixture
-def line(tmp_path: Path) -> tuple[SimBoard, Line]:  # type: ignore[misc]
+def line(tmp_path: Path) -> Iterator[tuple[SimBoard, Line]]:
     board = SimBoard(tmp_path / "flash.img").start()
     assert board.wait_idle()
     ln = Line(board.port)
     ln.drain(0.05)
-    yield board, ln  # type: ignore[misc]
+    yield board, ln
     ln.close()
     board.close()
 
