@@ -122,6 +122,23 @@ class RouteTable:
     def __len__(self) -> int:
         return int((self.keys >= 0).sum())
 
+    def lookup_distance(self, origin: Int, destination: Int) -> Float:
+        """Route metres only, of pairs of distinct nodes (``inf`` beyond ``delta``): the candidate
+        pairs' hot path, which needs no last edge."""
+        key = np.asarray(origin, dtype=np.int64) * self.n_nodes + np.asarray(destination, dtype=np.int64)
+        dist = np.full(key.shape, np.inf)
+        mask = (1 << self.bits) - 1
+        pending = np.arange(len(key))
+        slot = _slot(key, self.bits)
+        while len(pending):
+            found_key = self.keys[slot]
+            hit = found_key == key[pending]
+            dist[pending[hit]] = self.dist[slot[hit]]
+            going = ~hit & (found_key != -1)
+            pending = pending[going]
+            slot = (slot[going] + 1) & mask
+        return dist
+
     def lookup(self, origin: Int, destination: Int) -> tuple[Float, Int]:
         """Route metres (``inf`` beyond ``delta``; 0 when equal) and last edge (-1) per node pair."""
         origin = np.asarray(origin, dtype=np.int64)

@@ -71,7 +71,7 @@ def route_distances(
     # straight from an edge onto the next.
     between = np.zeros(len(a))
     need = np.flatnonzero(~along & (ta != fb))
-    between[need] = table.lookup(ta[need], fb[need])[0]
+    between[need] = table.lookup_distance(ta[need], fb[need])
     best = np.where(along, ob - oa, (la - oa) + between + ob)
     kind = np.where(along, ALONG, VIA).astype(np.int8)
     extra = np.zeros(len(a))

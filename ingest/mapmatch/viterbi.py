@@ -56,7 +56,7 @@ def viterbi(
         else:
             cand = score[:n, :, None] + transition[fix]
             best = np.argmax(cand, axis=1)
-            new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0, :] + emis
+            new = cand.max(axis=1) + emis
             back[fix] = best
             fresh = restart[fix] | ~np.isfinite(new).any(axis=1)
             new = np.where(fresh[:, None], emis, new)

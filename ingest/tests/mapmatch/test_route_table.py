@@ -30,6 +30,9 @@ def test_lookups_and_routes_match_dijkstra() -> None:
         dist, _ = table.lookup(np.full(net.n_nodes, o), dest)
         expected = np.where(full[i] <= delta, full[i], np.inf)
         np.testing.assert_allclose(dist, expected, rtol=1e-5, atol=1e-3)
+        apart = dest != o
+        only_distance = table.lookup_distance(np.full(int(apart.sum()), o), dest[apart])
+        np.testing.assert_array_equal(only_distance, dist[apart])
     # Rebuilt routes are connected edge chains of the looked-up length.
     o = np.repeat(origins, 5)
     d = rng.integers(0, net.n_nodes, len(o))
