@@ -38,7 +38,6 @@ K_BOOT = 0x80
 K_LENGTH_PREFIXED = 0x80
 
 TRACK_HEADER = struct.Struct("<BBIBBii")  # kind, n, t0 ticks, hdop*10, peak (50 mg), lat0, lon0 (1e-6 deg)
-_TRACK_HEAD_SIZE = TRACK_HEADER.size
 TRACK_ENTRY = 5  # dlat i8, dlon i8 (1e-5 deg; dlat -128 = no fix), speed u8, rms u8, norm u8
 NO_FIX = -128
 U8_NONE = 255
@@ -125,13 +124,8 @@ def _u8(raw: Array, unit: float) -> Array:
 
 class _Collector:
     def __init__(self) -> None:
-        # Every payload, back to back; TRACK records are located here and read in one go by _track.
-        self.payloads: list[bytes] = []
-        self.size = 0
-        self.block_seq: list[int] = []
-        self.block_boot: list[int] = []
-        self.track_at: list[int] = []  # offset of each TRACK record in the joined payloads
-        self.track_block: list[int] = []  # index of its block
+        self.track_heads: list[tuple[int, int, int, int, int, int, int, int]] = []  # seq, boot, n, t0, ...
+        self.track_entries: list[bytes] = []
         self.fixed: dict[int, list[tuple[int, int, bytes]]] = {k: [] for k in _FIXED}
         self.health: list[tuple[int, int, tuple[int, ...], tuple[int, ...]]] = []
         self.boots: list[tuple[int, int, int, float, int, int, str]] = []
@@ -140,31 +134,9 @@ class _Collector:
 
     def block(self, b: Block) -> None:
         p = b.payload
-        size = len(p)
-        base = self.size
-        index = len(self.block_seq)
-        self.payloads.append(p)
-        self.size += size
-        self.block_seq.append(b.seq)
-        self.block_boot.append(b.boot_id)
         pos = 0
-        while pos < size:
+        while pos < len(p):
             kind = p[pos]
-            if kind == K_TRACK:
-                # The hot path (about one TRACK record per block): only its framing is checked here,
-                # the header and entries of all of them are read at once by _track.
-                n = p[pos + 1] if pos + _TRACK_HEAD_SIZE <= size else 0
-                end = pos + _TRACK_HEAD_SIZE + n * TRACK_ENTRY
-                if not 0 < n <= 64 or end > size:
-                    short = pos + _TRACK_HEAD_SIZE > size or 0 < n <= 64
-                    reason = "short_record" if short else "bad_track_count"
-                    self.errors.append(DecodeError(b.seq, pos, reason, size - pos))
-                    return
-                self.track_at.append(base + pos)
-                self.track_block.append(index)
-                self.records += 1
-                pos = end
-                continue
             try:
                 pos = self._record(b, p, pos, kind)
             except _SkippedKindError as skip:  # a length-prefixed kind this decoder does not know: counted
@@ -178,7 +150,16 @@ class _Collector:
             self.records += 1
 
     def _record(self, b: Block, p: bytes, pos: int, kind: int) -> int:
-        """Any record but TRACK (read by :meth:`block`); returns where the next record starts."""
+        if kind == K_TRACK:
+            _, n, t0, hdop, peak, lat0, lon0 = TRACK_HEADER.unpack_from(p, pos)
+            end = pos + TRACK_HEADER.size + n * TRACK_ENTRY
+            if n == 0 or n > 64:
+                raise ValueError("bad_track_count")
+            if end > len(p):
+                raise ValueError("short_record")
+            self.track_heads.append((b.seq, b.boot_id, n, t0, hdop, peak, lat0, lon0))
+            self.track_entries.append(p[pos + TRACK_HEADER.size : end])
+            return int(end)
         if kind == K_HEALTH:
             head = HEALTH_HEAD.unpack_from(p, pos)
             n = head[-1]
@@ -262,32 +243,12 @@ def _position(lat: Array, lon: Array) -> tuple[Array, Array, Array]:
     return fix, np.where(fix, lat / 1e6, np.nan), np.where(fix, lon / 1e6, np.nan)
 
 
-_TRACK_HEAD_DTYPE = np.dtype(
-    {"names": ["kind", "n", "t0", "hdop", "peak", "lat0", "lon0"],
-     "formats": ["u1", "u1", "<u4", "u1", "u1", "<i4", "<i4"]}
-)  # fmt: skip
-
-
 def _track(c: _Collector) -> Array:
-    if not c.track_at:
+    if not c.track_heads:
         return np.zeros(0, TRACK_DTYPE)
-    data = np.frombuffer(b"".join(c.payloads), np.uint8)
-    at = np.array(c.track_at, np.int64)
-    block = np.array(c.track_block, np.int64)
-    head = data[at[:, None] + np.arange(_TRACK_HEAD_SIZE)].view(_TRACK_HEAD_DTYPE)[:, 0]
-    counts = head["n"].astype(np.int64)
-    # seq, boot, n, t0, hdop, peak, lat0, lon0 per record
-    heads = np.stack(
-        [np.array(c.block_seq, np.int64)[block], np.array(c.block_boot, np.int64)[block], counts,
-         head["t0"].astype(np.int64), head["hdop"].astype(np.int64), head["peak"].astype(np.int64),
-         head["lat0"].astype(np.int64), head["lon0"].astype(np.int64)],
-        axis=1,
-    )  # fmt: skip
-    first = np.cumsum(counts) - counts  # index of each record's first entry
-    entry_at = np.repeat(at + _TRACK_HEAD_SIZE - TRACK_ENTRY * first, counts) + TRACK_ENTRY * np.arange(
-        int(counts.sum())
-    )
-    entries = data[entry_at[:, None] + np.arange(TRACK_ENTRY)]
+    heads = np.array(c.track_heads, dtype=np.int64)
+    counts = heads[:, 2]
+    entries = np.frombuffer(b"".join(c.track_entries), np.uint8).reshape(-1, TRACK_ENTRY)
     rec = np.repeat(np.arange(len(heads)), counts)
     starts = np.cumsum(counts) - counts
     index_in_rec = np.arange(len(entries)) - starts[rec]
