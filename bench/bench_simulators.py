@@ -27,8 +27,8 @@ from ingest.roadnet import helsinki_pbf, load_network
 from simulators.fleet import build, generate
 from simulators.gnss import GnssConfig, GnssReceiver
 from simulators.hostlink import LinkServer
+from simulators.loops import block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 from simulators.truth import write_round
 from simulators.world import World
 

@@ -65,7 +65,7 @@ class AccelSource:
         self.car = QuarterCar(cfg.rate_hz, suspension)
         self.to_sensor = mount_matrix(*cfg.mount_rpy_deg).T
         self._rng = np.random.default_rng(cfg.seed)
-        self._block = int(4 * cfg.rate_hz)  # four seconds per block
+        self._block = int(10 * cfg.rate_hz)  # ten seconds per block
         self._first = 0  # index of the first kept internal sample
         self._kept: FloatArray = np.zeros((0, 3))
         self._next_index = 0  # index of the next internal sample to generate

@@ -11,7 +11,7 @@ the chip's own ODR grid from the moment CTRL_REG1 selects a rate.
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +28,7 @@ OUT_Z_H = 0x2D
 FIFO_CTRL_REG = 0x2E
 FIFO_SRC_REG = 0x2F
 FIFO_DEPTH = 32
+AHEAD_S = 10.0  # seconds of samples computed and encoded at a time
 
 ODR_HZ = {1: 1.0, 2: 10.0, 3: 25.0, 4: 50.0, 5: 100.0, 6: 200.0, 7: 400.0, 8: 1600.0, 9: 1344.0}
 FULL_SCALE_G = {0: 2, 1: 4, 2: 8, 3: 16}
@@ -53,7 +54,7 @@ class Lis3dh:
         self._reset_registers()
         self.pointer = 0
         self.auto_increment = False
-        self.fifo: deque[bytes] = deque()
+        self.fifo = bytearray()  # 6 bytes per sample set, oldest first
         self.current = bytes(6)
         self.overrun = False
         self.odr_start = 0.0
@@ -61,7 +62,7 @@ class Lis3dh:
         self.now = 0.0
         self.samples_produced = 0
         self.samples_lost = 0
-        self._cache: tuple[int, float, npt.NDArray[np.float64]] = (0, 0.0, np.zeros((0, 3)))
+        self._enc_cache: tuple[int, tuple[int, int], bytes] = (0, (-1, -1), b"")
 
     def _reset_registers(self) -> None:
         self.regs[:] = bytes(0x40)
@@ -96,32 +97,37 @@ class Lis3dh:
         odr = self.odr_hz
         if odr <= 0.0:
             return
-        last = int(np.floor((t - self.odr_start) * odr + 1e-9))
+        last = math.floor((t - self.odr_start) * odr + 1e-9)
         if last < self.next_sample:
             return
         first = self.next_sample
         count = last - first + 1
         self.next_sample = last + 1
         keep = min(count, FIFO_DEPTH + 1)
-        if count > keep and self.fifo_mode:  # older samples would have been overwritten anyway
+        mode = self.fifo_mode
+        if count > keep and mode:  # older samples would have been overwritten anyway
             self.samples_lost += count - keep
             self.overrun = True
-        raw = self._encode_many(self._analog(last - keep + 1, last + 1, odr))
-        mode = self.fifo_mode
-        for i in range(0, len(raw), 6):
-            self._store(raw[i : i + 6], mode)
+        self._store(self._encoded(last - keep + 1, last + 1, odr), keep, mode)
         self.samples_produced += count
 
+    def _encoded(self, first: int, end: int, odr: float) -> bytes:
+        """Output-register bytes of ODR-grid samples ``first``..``end-1``, encoded ``AHEAD_S`` at a
+        time with the configuration of the moment (a write to CTRL_REG1/CTRL_REG4 starts afresh)."""
+        key = (self.regs[CTRL_REG1], self.regs[CTRL_REG4])
+        c_first, c_key, enc = self._enc_cache
+        if c_key != key or first < c_first or 6 * (end - c_first) > len(enc):
+            ahead = max(end - first, int(AHEAD_S * odr))
+            enc = self._encode_many(self._analog(first, first + ahead, odr))
+            self._enc_cache = (first, key, enc)
+            c_first = first
+        return enc[6 * (first - c_first) : 6 * (end - c_first)]
+
     def _analog(self, first: int, end: int, odr: float) -> npt.NDArray[np.float64]:
-        """Acceleration (g) of ODR-grid samples ``first``..``end-1``, computed a second ahead at a
-        time: the source is a function of time, so asking early changes nothing but the cost."""
-        c_first, c_odr, cache = self._cache
-        if c_odr != odr or first < c_first or end > c_first + len(cache):
-            ahead = max(end - first, int(odr))
-            times = self.odr_start + np.arange(first, first + ahead) / odr
-            self._cache = (first, odr, self.source.output(times, odr))
-            c_first, _, cache = self._cache
-        return cache[first - c_first : end - c_first]
+        """Acceleration (g) of ODR-grid samples ``first``..``end-1``: the source is a function of
+        time, so asking early (a block at a time) changes nothing but the cost."""
+        times = self.odr_start + np.arange(first, end) / odr
+        return self.source.output(times, odr)
 
     def _encode_many(self, g: npt.NDArray[np.float64]) -> bytes:
         """Output registers (6 bytes, little-endian, left-justified) for each row of ``g`` (g)."""
@@ -135,19 +141,26 @@ class Lis3dh:
         words = (raw * (1 << (16 - bits))) * mask
         return np.asarray(words, dtype="<i2").tobytes()
 
-    def _store(self, sample: bytes, mode: int) -> None:
-        self.regs[STATUS_REG] |= 0x80 if self.regs[STATUS_REG] & 0x08 else 0x00
-        self.regs[STATUS_REG] |= 0x08
+    def _store(self, raw: bytes, k: int, mode: int) -> None:
+        """``k`` new samples (6 bytes each, oldest first) into the output registers or the FIFO."""
+        status = self.regs[STATUS_REG]
+        if status & 0x08 or k > 1:  # a sample set overwritten before it was read
+            status |= 0x80
+        self.regs[STATUS_REG] = status | 0x08
         if mode == 0:
-            self.current = sample
+            self.current = raw[-6:]
             return
-        if len(self.fifo) >= FIFO_DEPTH:
+        fifo = self.fifo
+        room = 6 * FIFO_DEPTH - len(fifo)
+        if len(raw) > room:
             self.overrun = True
-            self.samples_lost += 1
+            self.samples_lost += (len(raw) - room) // 6
             if mode == 1:  # FIFO mode stops collecting when full
+                fifo += raw[:room]
                 return
-            self.fifo.popleft()  # stream modes: the newest replaces the oldest
-        self.fifo.append(sample)
+        fifo += raw  # stream modes: the newest replace the oldest
+        if len(fifo) > 6 * FIFO_DEPTH:
+            del fifo[: len(fifo) - 6 * FIFO_DEPTH]
 
     # ---- bus transactions
     def write(self, data: bytes) -> None:
@@ -168,7 +181,7 @@ class Lis3dh:
         if reg == CTRL_REG1 and self.odr_hz != old_odr:
             self.odr_start = self.now
             self.next_sample = 1
-            self._cache = (0, 0.0, np.zeros((0, 3)))
+            self._enc_cache = (0, (-1, -1), b"")
         if reg == CTRL_REG5 and value & 0x80:  # BOOT: reload trimming, registers to defaults
             self._reset_registers()
         if (reg == FIFO_CTRL_REG and value >> 6 == 0) or (reg == CTRL_REG5 and not value & 0x40):
@@ -191,26 +204,28 @@ class Lis3dh:
         return bytes(out)
 
     def _burst(self, k: int) -> bytes:
-        out = []
-        for _ in range(k):
-            if self.fifo:
-                self.current = self.fifo.popleft()
-                self.overrun = False
-            out.append(self.current)
+        fifo = self.fifo
+        take = min(k, len(fifo) // 6)
+        out = bytes(fifo[: 6 * take])
+        if take:
+            del fifo[: 6 * take]
+            self.current = out[-6:]
+            self.overrun = False
         self.regs[STATUS_REG] &= 0x77
-        return b"".join(out)
+        return out + self.current * (k - take)  # an empty FIFO repeats the last sample set
 
     def _read_register(self, reg: int) -> int:
         if OUT_X_L <= reg <= OUT_Z_H:
             if self.fifo_mode and reg == OUT_X_L and self.fifo:
-                self.current = self.fifo.popleft()
+                self.current = bytes(self.fifo[:6])
+                del self.fifo[:6]
                 self.overrun = False  # no longer full once a sample set has been read
             value = self.current[reg - OUT_X_L]
             if reg == OUT_Z_H:
                 self.regs[STATUS_REG] &= 0x77
             return value
         if reg == FIFO_SRC_REG:
-            n = len(self.fifo)
+            n = len(self.fifo) // 6
             wtm = self.regs[FIFO_CTRL_REG] & 0x1F
             return (
                 (0x80 if self.fifo_mode and n > wtm else 0)

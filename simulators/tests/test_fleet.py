@@ -16,9 +16,9 @@ from ingest.roadnet import load_network, monaco_pbf
 from simulators.fleet import serve
 from simulators.gnss import GnssConfig, GnssReceiver
 from simulators.hostlink import LinkServer
+from simulators.loops import block_loop
 from simulators.replay import NmeaLog
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 from simulators.world import World
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from simulators.geo import LocalFrame
 from simulators.gnss import GnssConfig, GnssReceiver
-from simulators.tests.conftest import HELSINKI, block_loop
+from simulators.loops import HELSINKI, block_loop
 from simulators.trajectory import Trajectory
 
 

@@ -17,8 +17,8 @@ import serial  # type: ignore[import-untyped,unused-ignore]
 from simulators.cli import main
 from simulators.gnss import GnssConfig
 from simulators.hostlink import LinkServer
+from simulators.loops import block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 from simulators.world import World
 
 

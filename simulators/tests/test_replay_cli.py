@@ -14,9 +14,9 @@ import serial  # type: ignore[import-untyped,unused-ignore]
 
 from simulators.cli import main
 from simulators.gnss import GnssConfig, GnssReceiver
+from simulators.loops import HELSINKI, block_loop
 from simulators.pty_serial import PtySerial
 from simulators.replay import NmeaLog, read_gpx, serve_log, write_gpx
-from simulators.tests.conftest import HELSINKI, block_loop
 
 
 def test_an_nmea_log_replays_with_its_own_timing_across_midnight(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import pytest
 
 from simulators.accel import AccelConfig, AccelSource
 from simulators.iri import iri, iri_expected, iri_per_section
+from simulators.loops import block_loop
 from simulators.road_profile import ISO8608_CLASSES, Feature, RoadProfile, class_mean_gd
-from simulators.tests.conftest import block_loop
 
 
 @pytest.mark.parametrize("name", list("ABCDEF"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulators.tests.conftest import block_loop
+from simulators.loops import block_loop
 from simulators.trajectory import DriveStyle
 
 

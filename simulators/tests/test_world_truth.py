@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from simulators.crc import sensirion_crc8
+from simulators.loops import block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 from simulators.world import World
 
 
