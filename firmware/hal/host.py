@@ -32,6 +32,7 @@ _OP_LOG = const(0x30)
 _ST_OK = const(0)
 _ST_NACK = const(1)
 _ST_END = const(2)
+_AF_UNIX = const(1)  # Linux
 _BUSY_STEP_MS = const(100)  # the clock's largest step while a task works a real socket (upload)
 _Event = asyncio.Event  # asyncio loads its submodules lazily: do it at boot, not on a full heap
 
@@ -134,16 +135,21 @@ class LockstepClock:
 
 class Board:
     def __init__(self, wiring):
-        host, _, port = wiring["link"].rpartition(":")
-        s = socket.socket()
-        s.connect(socket.getaddrinfo(host, int(port))[0][-1])
+        link = wiring["link"]
+        if link.startswith("unix:"):  # "unix:/path", or "unix:@name" in the abstract namespace
+            path = link[5:]
+            path = b"\0" + path[1:].encode() if path.startswith("@") else path.encode() + b"\0"
+            s = socket.socket(_AF_UNIX, socket.SOCK_STREAM)
+            s.connect(struct.pack("H", _AF_UNIX) + path)  # struct sockaddr_un
+        else:
+            host, _, port = link.rpartition(":")
+            s = socket.socket()
+            s.connect(socket.getaddrinfo(host, int(port))[0][-1])
         self.sock = s
         self.tx = bytearray(64)
-        self.rx = bytearray(256)
+        self.rx = bytearray(3 + 256)  # status, length, then the reply
         self.rxv = memoryview(self.rx)
-        self.hdr = bytearray(3)
         self.txv = memoryview(self.tx)
-        self.hdrv = memoryview(self.hdr)
         status, body = self.call(_OP_HELLO, b"\x01facteur-fw/1")
         if status != _ST_OK:
             raise OSError(status)
@@ -182,27 +188,26 @@ class Board:
         tx[0] = op
         tx[1] = n & 0xFF
         tx[2] = n >> 8
-        self._io(self.txv[: 3 + n], True)
-        h = self.hdr
-        self._io(self.hdrv, False)
-        n = h[1] | h[2] << 8
-        if n > len(self.rx):
-            raise OSError(5)
-        body = self.rxv[:n]
-        if n:
-            self._io(body, False)
-        return h[0], body
-
-    def _io(self, mv, send):
         s = self.sock
+        mv = self.txv
+        n += 3
         done = 0
-        n = len(mv)
         while done < n:
-            part = mv[done:] if done else mv
-            k = s.write(part) if send else s.readinto(part)
+            k = s.write(mv[done:n])
             if not k:
                 raise OSError(104)  # ECONNRESET: the simulator went away
             done += k
+        # A stream readinto fills its whole buffer: the header first, then exactly the body.
+        rx = self.rx
+        mv = self.rxv
+        if s.readinto(mv[:3]) != 3:
+            raise OSError(104)
+        n = 3 + (rx[1] | rx[2] << 8)
+        if n > len(rx):
+            raise OSError(5)
+        if n > 3 and s.readinto(mv[3:n]) != n - 3:
+            raise OSError(104)
+        return rx[0], mv[3:n]
 
     def call(self, op, payload):
         n = len(payload)

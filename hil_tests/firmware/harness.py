@@ -30,9 +30,9 @@ from ingest.records import parse_blocks
 from ingest.records.decode import Readings, decode_blocks
 from ingest.testing import micropython_path
 from simulators.gnss import GnssConfig
-from simulators.hostlink import LinkServer
+from simulators.hostlink import LinkServer, lockstep_cpu, pin
+from simulators.loops import block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 from simulators.world import World
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
@@ -99,6 +99,7 @@ class RoundResult:
     summary: dict[str, Any]
     fw: dict[str, Any]
     gateway_blocks: int
+    server_cpu_seconds: float = 0.0  # the link server's thread: the simulators' side of the round
 
 
 def run_round(
@@ -122,7 +123,7 @@ def run_round(
         van.wifi.gateway = f"127.0.0.1:{gateway.port}"
     world = World(van, wake_on_uart=False)
     server = LinkServer()
-    port = server.add(world)
+    link = server.add_unix(world)
     flash: Path = workdir / ("flash.img" if image else "flash")
     if not image:
         flash.mkdir(exist_ok=True)
@@ -132,12 +133,22 @@ def run_round(
             {"device_id": DEVICE, "key_hex": KEY.hex(), "depot_ssids": [van.wifi.ssid] if depot_ssids else []}
         )
     )
-    wiring = world.wiring(f"127.0.0.1:{port}", str(flash), str(prov))
+    wiring = world.wiring(link, str(flash), str(prov))
     (workdir / "wiring.json").write_text(json.dumps(wiring))
     stop = threading.Event()
-    thread = threading.Thread(
-        target=server.serve, args=(lambda: stop.is_set() or (world.finished and bool(server.closed_worlds)),)
-    )
+    core = lockstep_cpu()  # the server thread and the firmware share one CPU (hostlink.lockstep_cpu)
+
+    server_cpu = [0.0]
+
+    def serve() -> None:
+        pin(core)
+        t0 = time.thread_time()
+        try:
+            server.serve(lambda: stop.is_set() or (world.finished and bool(server.closed_worlds)))
+        finally:
+            server_cpu[0] = time.thread_time() - t0
+
+    thread = threading.Thread(target=serve)
     thread.start()
     env = dict(os.environ, FACTEUR_WIRING=str(workdir / "wiring.json"))
     # Frozen: nothing importable in the working folder, every module comes from the binary.
@@ -153,6 +164,7 @@ def run_round(
             stderr=subprocess.PIPE,
             text=True,
         )
+        pin(core, child.pid)
         try:
             out, err = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -198,6 +210,7 @@ def run_round(
         summary=world.summary(),
         fw=fw,
         gateway_blocks=len(gateway.blocks) if gateway is not None else 0,
+        server_cpu_seconds=server_cpu[0],
     )
 
 
