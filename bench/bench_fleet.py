@@ -29,6 +29,7 @@ import asyncio
 import os
 import resource
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -574,6 +575,7 @@ def main() -> int:
         print(f"\nload average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         localdb.drop_database(admin, name)
+        shutil.rmtree(root, ignore_errors=True)
     return 0 if ok else 1
 
 

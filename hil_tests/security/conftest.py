@@ -1,6 +1,6 @@
 """Two depots on one ingest service, each with its real gateway process and its vans.
 
-``depots`` (per module): depot A and depot B, each a registered gateway (``python -m gateway``,
+``depots`` (one pair per session): depot A and depot B, each a registered gateway (``python -m gateway``,
 its token) and two registered vans with keys, plus van chunks encoded and signed by the firmware's
 own code on the MicroPython unix port. ``tally`` counts the bad inputs each test tried, per hop;
 the counts are printed at the end of the run.
@@ -48,7 +48,7 @@ class Depots:
 
 def _start_depot(ingest: IngestService, name: str, spool: Path) -> Depot:
     spool.parent.mkdir(parents=True, exist_ok=True)
-    vans = [ingest.add_device(name) for _ in range(2)]
+    vans = [ingest.add_device(name) for _ in range(5)]  # one or two per test, never shared
     _, token = ingest.add_gateway(name)
     gateway = GatewayProcess(spool, ingest.url, token).start()
     # Until its key cache holds the depot's vans (the first sync runs at start-up).
@@ -59,12 +59,12 @@ def _start_depot(ingest: IngestService, name: str, spool: Path) -> Depot:
     return Depot(name, gateway, token, vans)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def depots(
     ingest_service: IngestService, micropython: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Depots]:
     root = tmp_path_factory.mktemp("depots")
-    suffix = secrets.token_hex(3)  # each module its own depots: their van lists are exact
+    suffix = secrets.token_hex(3)  # depots of their own: their van lists are exact
     a = _start_depot(ingest_service, f"depot-sec-a-{suffix}", root / "a" / "spool")
     try:
         b = _start_depot(ingest_service, f"depot-sec-b-{suffix}", root / "b" / "spool")

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_another_depots_token_cannot_write_a_van(depots: Depots, tally: Counter[str]) -> None:
     ingest = depots.ingest
-    van_a, van_b = depots.a.vans[0], depots.b.vans[0]
+    van_a, van_b = depots.a.vans[2], depots.b.vans[0]
     stolen = depots.chunks(van_a, first_seq=100)[0]
     own = depots.chunks(van_b, first_seq=0)[0]
     depots.a.gateway.wait_drained()

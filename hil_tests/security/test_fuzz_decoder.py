@@ -114,7 +114,7 @@ def check_decodes(body: bytes, outcomes: Counter[str]) -> None:
 
 
 def test_decoder_never_crashes_on_mutated_firmware_chunks(depots: Depots, tally: Counter[str]) -> None:
-    van = depots.a.vans[0]
+    van = depots.a.vans[3]
     bodies = depots.chunks(van, first_seq=2000, blocks=24)
     blocks_of = [[(b.boot_id, b.flags, b.payload) for b in parse_chunk(c).blocks] for c in bodies]
     outcomes: Counter[str] = Counter()
@@ -140,7 +140,7 @@ def test_decoder_never_crashes_on_mutated_firmware_chunks(depots: Depots, tally:
 
 def test_mutated_chunks_over_http_no_5xx_no_partial_write(depots: Depots, tally: Counter[str]) -> None:
     ingest, gw = depots.ingest, depots.a.gateway
-    van = depots.a.vans[1]
+    van = depots.a.vans[4]
     bodies = depots.chunks(van, first_seq=3000, blocks=16)
     blocks_of = [[(b.boot_id, b.flags, b.payload) for b in parse_chunk(c).blocks] for c in bodies]
     gw.wait_drained()

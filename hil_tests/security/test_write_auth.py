@@ -53,7 +53,7 @@ def takes_chunks(operation: Any) -> bool:
 
 def test_every_write_endpoint_of_both_services_needs_credentials(depots: Depots, tally: Counter[str]) -> None:
     ingest, gw = depots.ingest, depots.a.gateway
-    van, key = depots.a.vans[0]
+    van, key = depots.a.vans[3]
     chunk = depots.chunks((van, key), first_seq=500)[0]
     unsigned = parse_chunk(chunk).signed_part + bytes(MAC_SIZE)
     gw.wait_drained()
