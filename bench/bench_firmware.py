@@ -8,7 +8,7 @@
    simulators: bytes of flash per second of driving, CPU per simulated second (the firmware
    process's user+system time, link I/O included), heap under ``-X heapsize=64k``.
 
-``FACTEUR_BENCH_LAPS`` sets the round length (default 108 laps of the 1.8 km block: 8.25 h with the
+``FACTEUR_BENCH_LAPS`` sets the round length (default 109 laps of the 1.8 km block: 8.04 h with the
 depot tail, a full 8-h round, not scaled);
 ``FACTEUR_BENCH_HEAP`` the heaps to try, smallest first (default ``64k,72k,80k,96k``): the round runs
 under the first one that survives a short round, and any smaller one that did not is reported.
@@ -120,7 +120,7 @@ def main() -> int:
     )
     ok &= full_ms <= 2.5
 
-    laps = int(os.environ.get("FACTEUR_BENCH_LAPS", "108"))
+    laps = int(os.environ.get("FACTEUR_BENCH_LAPS", "109"))
     heaps = os.environ.get("FACTEUR_BENCH_HEAP", "64k,72k,80k,96k").split(",")
     mpy_heaps = os.environ.get("FACTEUR_BENCH_MPY_HEAP", "64k,72k,80k").split(",")
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import select
 import struct
 import time
 from dataclasses import dataclass, field
@@ -96,6 +97,10 @@ class World:
         self.pms = Pms5003(self._pm_sample)
         self.modem = Modem(self._radio)
         self.ptys = {"gnss": PtySerial(), "pms": PtySerial(), "modem": PtySerial()}
+        # one poll() tells whether the firmware wrote to a device (two reads a step otherwise)
+        self._uart_in = select.poll()
+        for name in ("modem", "pms"):
+            self._uart_in.register(self.ptys[name].master, select.POLLIN)
         self._next_epoch = 0
         self._modem_due: list[float] = []
         self.stats = LinkStats()
@@ -174,6 +179,10 @@ class World:
             self.ptys["modem"].write(self.modem.advance(t))
 
     def _poll_modem(self, t: float) -> None:
+        if not self._uart_in.poll(0):
+            if self.pms.pending:
+                self.ptys["pms"].write(self.pms.advance(t))
+            return
         for name, dev in (("modem", self.modem), ("pms", self.pms)):
             data = self.ptys[name].read()
             if data:
