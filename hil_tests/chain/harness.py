@@ -32,7 +32,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ TABLES = {
     "co2": "co2",
     "coverage": "coverage",
     "health": "device_health",
+    "boots": "device_boots",
 }
 
 Key = tuple[int, int]  # (seq, ticks) of one reading
@@ -116,8 +117,16 @@ class PowerSwitch:
     it is (parsing, sealing, appending to flash, uploading), not only while it waits on the link.
     """
 
-    def __init__(self, cuts: Iterable[float], rng: random.Random, jitter_s: float = 0.004) -> None:
+    def __init__(
+        self,
+        cuts: Iterable[float],
+        rng: random.Random,
+        jitter_s: float = 0.004,
+        events: Iterable[tuple[float, Callable[[World], None]]] = (),
+    ) -> None:
         self.cuts = sorted(cuts)
+        #: Other faults at simulated times (e.g. garbage into a UART), run on the link's thread.
+        self.events = sorted(events, key=lambda e: e[0])
         self.rng = rng
         self.jitter_s = jitter_s
         self.proc: subprocess.Popen[str] | None = None
@@ -128,6 +137,8 @@ class PowerSwitch:
 
         def handle_and_cut(op: int, payload: bytes) -> tuple[int, bytes]:
             reply = handle(op, payload)
+            while self.events and world.clock.t >= self.events[0][0]:
+                self.events.pop(0)[1](world)
             if self.cuts and not self.armed and world.clock.t >= self.cuts[0] and not world.finished:
                 self.cuts.pop(0)
                 self.armed = True
@@ -193,6 +204,7 @@ def drive(
     provision: dict[str, Any],
     *,
     cuts: Sequence[float] = (),
+    events: Sequence[tuple[float, Callable[[World], None]]] = (),
     seed: int = 0,
     image: bool = False,
     flash_blocks: int = 512,
@@ -217,7 +229,7 @@ def drive(
     wiring["flash"]["block_size"] = flash_block_size  # type: ignore[index]
     wiring_path = workdir / "wiring.json"
     wiring_path.write_text(json.dumps(wiring))
-    switch = PowerSwitch(cuts, random.Random(seed))
+    switch = PowerSwitch(cuts, random.Random(seed), events=events)
     switch.attach(world)
     firmware = Firmware(workdir, heap=heap)
     stop = threading.Event()
@@ -375,6 +387,7 @@ def reading_keys(r: Readings) -> dict[str, Counter[Key]]:
         "co2": r.co2,
         "coverage": r.coverage,
         "health": r.health,
+        "boots": r.boots,
     }
     return {
         kind: Counter(zip(t["seq"].tolist(), t["ticks"].tolist(), strict=True)) for kind, t in tables.items()
@@ -405,7 +418,9 @@ def stored(database_url: str, device_id: str) -> Stored:
         quarantined: dict[str, Counter[Key]] = {k: Counter() for k in TABLES}
         reasons: Counter[tuple[str, str]] = Counter()
         for kind, reason, seq, ticks in conn.execute(
-            "SELECT kind, reason, seq, (reading->>'ticks')::bigint FROM quarantine WHERE device_id = %s",
+            # ((reading #>> '{}')::jsonb: the service stores the row as a JSON string; this reads both)
+            "SELECT kind, reason, seq, ((reading #>> '{}')::jsonb ->> 'ticks')::bigint FROM quarantine"
+            " WHERE device_id = %s",
             (device_id,),
         ).fetchall():
             reasons[(str(kind), str(reason))] += 1
@@ -468,6 +483,22 @@ def compare(made: dict[str, Counter[Key]], held: Stored, seqs: set[int] | None =
         out.duplicates[kind] = sum(n for k, n in extra.items() if k in want)
         out.unexpected[kind] = sum(n for k, n in extra.items() if k not in want)
     return out
+
+
+# -- vans -------------------------------------------------------------------------------------------
+
+
+def parked_van(
+    frame: Any, x: float, y: float, seconds: float, start_utc: Any, *, seed: int = 100, name: str = "parked"
+) -> Van:
+    """A van standing at the depot (``x, y``, where its Wi-Fi is) with the ignition on for
+    ``seconds``: the next morning's boot, which uploads what the last visit left."""
+    from simulators.scenario import make_van  # noqa: PLC0415
+    from simulators.trajectory import Trajectory  # noqa: PLC0415
+
+    traj = Trajectory.build(frame, [[x, y], [x + 2.0, y]], [1.0], [], start_dwell_s=seconds)
+    van, _ = make_van(traj, seed=seed, name=name, start_utc=start_utc, tail_s=0.0)
+    return van
 
 
 # -- a depot: the real gateway, registered at ingest, and a van provisioned for it ---------------------
