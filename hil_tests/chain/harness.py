@@ -139,14 +139,14 @@ class PowerSwitch:
             reply = handle(op, payload)
             while self.events and world.clock.t >= self.events[0][0]:
                 self.events.pop(0)[1](world)
-            if self.cuts and not self.armed and world.clock.t >= self.cuts[0] and not world.finished:
+            proc = self.proc  # None until the harness knows the new boot's process: arm later
+            due = bool(self.cuts) and world.clock.t >= self.cuts[0] and not world.finished
+            if due and not self.armed and proc is not None:
                 self.cuts.pop(0)
                 self.armed = True
-                proc = self.proc
-                if proc is not None:
-                    timer = threading.Timer(self.rng.uniform(0.0, self.jitter_s), _kill, (proc,))
-                    timer.daemon = True
-                    timer.start()
+                timer = threading.Timer(self.rng.uniform(0.0, self.jitter_s), _kill, (proc,))
+                timer.daemon = True
+                timer.start()
             return reply
 
         world.handle = handle_and_cut  # type: ignore[method-assign]
@@ -243,6 +243,7 @@ def drive(
         while True:
             sim_start = world.clock.t
             switch.armed = False
+            switch.proc = None
             proc = firmware.start(wiring_path)
             switch.proc = proc
             try:
