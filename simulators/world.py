@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from simulators.accel import AccelSource
 from simulators.clock import SimClock
@@ -124,11 +125,21 @@ class World:
     def _co2_sample(self, t: float) -> tuple[float, float, float]:
         utc = self.clock.start_utc.timestamp() + t
         temp, rh = self.van.air.weather(utc)
-        return float(np.interp(t, self._air_grid, self._co2_track)), temp, rh
+        return float(self._on_grid(t, self._co2_track)), temp, rh
 
     def _pm_sample(self, t: float) -> tuple[float, float, float]:
-        pm = self._pm_track
-        return tuple(float(np.interp(t, self._air_grid, pm[:, i])) for i in range(3))  # type: ignore[return-value]
+        a, b, c = self._on_grid(t, self._pm_track)
+        return float(a), float(b), float(c)
+
+    def _on_grid(self, t: float, track: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Linear interpolation on the whole-second grid of ``_air_track`` (clamped at its ends): an
+        index, not a search (np.interp on a strided column copies the whole round's track)."""
+        last = len(track) - 1
+        x = min(max(t, 0.0), float(last))
+        i = min(int(x), last - 1) if last > 0 else 0
+        f = x - i
+        out: npt.NDArray[np.float64] = track[i] if f <= 0.0 else track[i] * (1.0 - f) + track[i + 1] * f
+        return out
 
     def _radio(self, t: float) -> Radio | None:
         return self.van.coverage.radio(*self.position(t))
