@@ -68,6 +68,7 @@ class KillingTap(UplinkTap):
     def __init__(self, gateway: GatewayProcess, plan: list[tuple[str, int]]) -> None:
         self.gateway = gateway
         self.kills = 0
+        self.busy = threading.Lock()  # held while a kill and restart are under way
         super().__init__(("127.0.0.1", gateway.port), plan)
 
     def _kill(self, van: socket.socket) -> None:
@@ -81,6 +82,8 @@ class KillingTap(UplinkTap):
         paused = _firmware_children()
         for pid in paused:
             os.kill(pid, signal.SIGSTOP)
+        # The van may have given up on this upload (and even ended its round) before the kill.
+        self.busy.acquire()
         try:
             self.gateway.kill()
             self.kills += 1
@@ -89,8 +92,14 @@ class KillingTap(UplinkTap):
             self.gateway.start()
             KILLS["gateway restarts"] += 1
         finally:
+            self.busy.release()
             for pid in paused:
                 os.kill(pid, signal.SIGCONT)
+
+    def wait_idle(self) -> None:
+        """Until no kill or restart is under way (call before asking the gateway anything)."""
+        with self.busy:
+            pass
 
     def _relay(self, conn: socket.socket) -> None:
         with self.lock:
@@ -132,6 +141,7 @@ def kill_mid_spool(
         chain.tap = tap
         van, _ = make_van(block_loop(laps=laps), seed=12, gnss=GnssConfig(ttff_s=20.0), tail_s=400.0)
         run = chain.drive(chain.world(van), timeout=300.0)
+        tap.wait_idle()
         status = chain.settle()
         made = chain.produced(run)
         held = chain.stored()
@@ -163,9 +173,6 @@ def kill_mid_spool(
     )
 
 
-# Behind make test-long: it passed in ~26 s standalone, but once hung under a loaded machine (the
-# firmware ended by SIGTERM after 300 s, cause not found yet), so it does not gate make test.
-@pytest.mark.long
 def test_gateway_killed_mid_spool_while_the_real_firmware_uploads(
     chain_factory: Callable[..., Chain], ingest_service: IngestService
 ) -> None:
@@ -179,8 +186,8 @@ def test_gateway_killed_mid_spool_while_the_real_firmware_uploads(
 def test_gateway_killed_mid_spool_sweep_real_firmware(
     chain_factory: Callable[..., Chain], ingest_service: IngestService
 ) -> None:
-    plan = [("kill_mid_request", k) for k in (0, 40, 150, 600, 3000)]
-    plan += [("kill_after_request", ms) for ms in (0, 5, 30)] + [("kill_before_reply", 0)] * 2
+    plan = [("kill_mid_request", k) for k in (0, 150, 3000)]
+    plan += [("kill_after_request", ms) for ms in (0, 30)] + [("kill_before_reply", 0)]
     kill_mid_spool(chain_factory, ingest_service, plan, laps=6)
 
 
