@@ -113,7 +113,7 @@ class UplinkTap:
         reply = rhead + b"\r\n\r\n" + rbody
         with self.lock:
             self.counts.statuses[status] = self.counts.statuses.get(status, 0) + 1
-            if action == "cut_reply":
+            if action == "cut_reply" and at < len(reply):
                 self.counts.cut_replies += 1
             else:
                 self.counts.relayed += 1

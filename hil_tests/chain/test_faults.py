@@ -185,12 +185,9 @@ def test_flash_full_drops_oldest_and_says_so(chain_factory: ChainFactory) -> Non
 # -- the depot Wi-Fi lost mid upload ----------------------------------------------------------------
 
 
-def test_wifi_lost_mid_upload(chain_factory: ChainFactory) -> None:
-    """The radio drops at chosen bytes of the request (the gateway never sees the chunk) and of the
-    reply (the gateway stored it, the van did not hear the ack and sends it again)."""
-    plan = [("cut_request", k) for k in (0, 40, 200, 600, 1500)]
-    plan += [("cut_reply", k) for k in (0, 12, 90)]
-    van = block_van(3, tail_s=400.0)
+def wifi_cuts(chain_factory: ChainFactory, plan: list[tuple[str, int]], laps: int, tail_s: float) -> int:
+    """Returns how many uploads were cut (a planned cut past the end of a request is no cut)."""
+    van = block_van(laps, tail_s=tail_s)
     with chain_factory(plan=plan) as chain:
         before = chain.ingest_metrics()
         run = chain.drive(chain.world(van))
@@ -202,20 +199,41 @@ def test_wifi_lost_mid_upload(chain_factory: ChainFactory) -> None:
         tap = chain.tap
     assert tap is not None
     assert run.errors() == []
-    assert tap.counts.cut_requests + tap.counts.cut_replies == len(plan), tap.counts
+    cuts = tap.counts.cut_requests + tap.counts.cut_replies
     # the firmware counted each interrupted upload as a failure, and uploaded everything after all
-    assert run.last.stats["upload_failures"] == len(plan)
+    assert run.last.stats["upload_failures"] == cuts, tap.counts
     assert made.seqs == list(range(len(made.seqs)))
     exactly_once(chain, made, held)
     # The replies cut after storing made the van resend blocks the gateway already held (with the
     # blocks sealed since: the gateway stores such an overlapping chunk whole, ingest trims it).
     key = 'facteur_ingest_blocks_total{outcome="duplicate"}'
     resent = after.get(key, 0.0) - before.get(key, 0.0)
-    stored_uploads = metrics.get('facteur_gateway_uploads_total{outcome="stored"}', 0.0)
-    assert resent >= 1 and stored_uploads >= tap.counts.cut_replies + 1
-    print(
-        f"\nwifi lost: {len(plan)} uploads cut, {len(made.uploaded)} blocks stored once, lost 0, duplicates 0"
+    uploads = sum(
+        metrics.get(f'facteur_gateway_uploads_total{{outcome="{o}"}}', 0.0)
+        for o in ("stored", "retransmission")
     )
+    assert resent >= 1 and uploads >= tap.counts.cut_replies + 1
+    print(f"\nwifi lost: {cuts} uploads cut, {len(made.uploaded)} blocks stored once, lost 0, duplicates 0")
+    return cuts
+
+
+def test_wifi_lost_mid_upload(chain_factory: ChainFactory) -> None:
+    """The radio drops at chosen bytes of the request (the gateway never sees the chunk) and of the
+    reply (the gateway stored it, the van did not hear the ack and sends it again)."""
+    plan = [("cut_request", k) for k in (0, 40, 200, 600, 1500)]
+    plan += [("cut_reply", k) for k in (0, 12, 90)]
+    assert wifi_cuts(chain_factory, plan, laps=3, tail_s=400.0) == len(plan)
+
+
+@pytest.mark.long
+def test_wifi_lost_sweep(chain_factory: ChainFactory) -> None:
+    """Cuts through the headers, the chunk header, blocks and the MAC of a ~13 KiB first chunk,
+    and through every part of the reply."""
+    rng = random.Random(3)
+    plan = [("cut_request", k) for k in sorted(rng.sample(range(1, 12000), 40))]
+    plan += [("cut_reply", k) for k in range(0, 200, 10)]
+    rng.shuffle(plan)
+    assert wifi_cuts(chain_factory, [("cut_request", 0), *plan], laps=4, tail_s=1500.0) >= 25
 
 
 # -- clock faults ------------------------------------------------------------------------------------
