@@ -134,7 +134,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Golden]:
         r = round_run
         print(
             f"\ngolden round: {r.sim_seconds / 3600:.2f} h simulated in {r.wall_seconds:.0f} s wall"
-            f" ({r.cpu_seconds:.0f} s CPU firmware+gateway children); whole test {wall:.0f} s;"
+            f" ({r.cpu_seconds:.0f} s CPU of the firmware processes); whole test {wall:.0f} s;"
             f" readings compared {comparison.total_compared}, lost {comparison.total_lost},"
             f" duplicates {comparison.total_duplicates}"
         )
