@@ -250,7 +250,15 @@ class BlockWriter:
             return False
         b = self.buf
         struct.pack_into(
-            "<BBIHBB", b, p, _K_BOOT, _BOOT_HEAD - 2 + n, ticks & 0xFFFFFFFF, boot_count & 0xFFFF, reset_cause, n
+            "<BBIHBB",
+            b,
+            p,
+            _K_BOOT,
+            _BOOT_HEAD - 2 + n,
+            ticks & 0xFFFFFFFF,
+            boot_count & 0xFFFF,
+            reset_cause,
+            n,
         )
         b[p + _BOOT_HEAD : p + _BOOT_HEAD + n] = v[:n]
         return True
