@@ -9,7 +9,6 @@ from an earlier chunk); rows refused by a filter and records the decoder could n
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -132,7 +131,9 @@ async def _anchor(cur: AsyncCursor[Any], device_id: str, r: Readings) -> set[int
     return new
 
 
-def _json_row(row: Any) -> str:
+def _json_row(row: Any) -> dict[str, Any]:
+    """A quarantined reading as a JSON object (psycopg's jsonb dumper encodes it: a string here
+    would be stored as a JSON string, and ``reading->>'ticks'`` would be null)."""
     out: dict[str, Any] = {}
     for name in row.dtype.names:
         value = row[name]
@@ -142,7 +143,7 @@ def _json_row(row: Any) -> str:
             out[name] = None if not np.isfinite(value) else float(value)
         else:
             out[name] = value.item() if hasattr(value, "item") else value
-    return json.dumps(out)
+    return out
 
 
 async def _quarantine(

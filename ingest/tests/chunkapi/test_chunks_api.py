@@ -135,7 +135,16 @@ def test_implausible_times_are_quarantined_not_dropped(
             (device,),
         ).fetchall()
         track = conn.execute("SELECT count(*) FROM track WHERE device_id = %s", (device,)).fetchone()
+        # Each quarantined reading is kept whole, as a JSON object one can query field by field.
+        kept = conn.execute(
+            "SELECT jsonb_typeof(reading), (reading->>'seq')::int, reading ? 'ticks' FROM quarantine "
+            "WHERE device_id = %s ORDER BY seq, (reading->>'ticks')::bigint",
+            (device,),
+        ).fetchall()
     assert q == [("track", reason, 30)]
+    assert {k[0] for k in kept} == {"object"}
+    assert sorted({k[1] for k in kept}) == [0, 1, 2]
+    assert all(k[2] for k in kept)
     assert track == (0,)
     metrics = httpx.get(f"{ingest_service.url}/metrics", timeout=10).text
     assert f'facteur_ingest_quarantined_total{{kind="track",reason="{reason}"}}' in metrics
