@@ -117,9 +117,9 @@ def _run_facteur(matcher: MapMatcher, truths: Sequence[TruthTrace]) -> Score:
 def _run_fastmm(
     peer: FastmmPeer, net: RoadNetwork, truths: Sequence[TruthTrace], sigma: float, *, tune: bool
 ) -> Score:
-    grid = [(g, r) for g in (sigma, 1.5 * sigma) for r in (0.0, 2 * sigma, 5 * sigma)]
+    grid = peer.tuning_grid(sigma)
     best: Score | None = None
-    for gps_error, reverse in grid if tune else [(1.5 * sigma, 5 * sigma)]:
+    for gps_error, reverse in grid if tune else [(2 * sigma, 5 * sigma)]:
         start = time.process_time()
         out = [
             peer.match(x.t, x.xy, gps_error, reverse_tolerance=reverse, radius=max(50.0, 4 * sigma))

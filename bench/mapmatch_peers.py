@@ -37,9 +37,26 @@ def _dedupe(edges: list[int]) -> Int:
 
 
 class FastmmPeer:
-    """fastmm (FMM with a UBODT, C++), shortest-distance transitions."""
+    """fastmm (FMM with a UBODT, C++), shortest-distance transitions.
+
+    Units are the network's local metres throughout (radius, gps_error, reverse_tolerance).
+    fastmm takes the ``k`` nearest *directed* edges as candidates, so on our network (both
+    directions of every street, 4-5 m dead-end stubs at junctions) its default of 8 covers
+    about four streets; it gets the same 20 candidate slots as facteur's matcher
+    (``MatchParams.max_candidates``). Its emission uses the perpendicular distance to each
+    candidate and the traces carry a 60-s correlated bias, so its best ``gps_error`` lies at
+    2-3 σ, not at σ; at 1 Hz it needs ``reverse_tolerance`` of several σ or every standstill
+    jitter backwards becomes a loop around the block (its transition probability is 1 for
+    staying put, route/straight-line for detours, and nothing else penalises a loop).
+    """
 
     name = "fastmm"
+    max_candidates = 20
+
+    @staticmethod
+    def tuning_grid(sigma: float) -> list[tuple[float, float]]:
+        """(gps_error, reverse_tolerance) pairs tried per set; the best mismatch is kept."""
+        return [(g * sigma, r * sigma) for g in (1.0, 1.5, 2.0, 3.0) for r in (5.0, 10.0)]
 
     def __init__(self, net: RoadNetwork, delta: float = 3000.0) -> None:
         import fastmm  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
@@ -66,7 +83,7 @@ class FastmmPeer:
         sigma: float,
         *,
         radius: float = 50.0,
-        k: int = 8,
+        k: int = max_candidates,
         reverse_tolerance: float = 0.0,
     ) -> PeerMatch:
         fm = self._fastmm
