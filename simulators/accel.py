@@ -72,8 +72,14 @@ class AccelSource:
         self._csum: FloatArray = np.zeros((1, 3))
 
     def wheel_height(self, s: npt.ArrayLike) -> FloatArray:
-        x = np.clip(np.asarray(s, dtype=np.float64) / self.profile.dx, 0, len(self._wheel) - 1)
-        return np.asarray(np.interp(x, np.arange(len(self._wheel)), self._wheel), dtype=np.float64)
+        # Linear interpolation by index on the evenly spaced profile (np.interp would need an
+        # arange of the whole route's length per call: its cost grew with the round).
+        w = self._wheel
+        x = np.clip(np.asarray(s, dtype=np.float64) / self.profile.dx, 0, len(w) - 1)
+        i = np.minimum(x.astype(np.int64), max(len(w) - 2, 0))
+        f = x - i
+        nxt = np.minimum(i + 1, len(w) - 1)
+        return np.asarray(w[i] * (1.0 - f) + w[nxt] * f, dtype=np.float64)
 
     def vehicle_frame(self, t: FloatArray) -> FloatArray:
         """Specific force in the vehicle frame (m/s²), noise-free, advancing the quarter-car."""
