@@ -45,9 +45,11 @@ class FastmmPeer:
     about four streets; it gets the same 20 candidate slots as facteur's matcher
     (``MatchParams.max_candidates``). Its emission uses the perpendicular distance to each
     candidate and the traces carry a 60-s correlated bias, so its best ``gps_error`` lies at
-    2-3 σ, not at σ; at 1 Hz it needs ``reverse_tolerance`` of several σ or every standstill
-    jitter backwards becomes a loop around the block (its transition probability is 1 for
-    staying put, route/straight-line for detours, and nothing else penalises a loop).
+    2-8 σ, not at σ. ``reverse_tolerance`` is in metres in this fastmm (a 15-m step back on a
+    1-km edge needs more than 15; older FMM took a fraction of the edge length): at 1 Hz it
+    needs several σ, up to 30 σ on Monaco, or standstill jitter backwards becomes a loop around
+    the block (its transition probability is 1 for staying put and straight-line/route for a
+    detour, so a loop about as long as the jitter costs nearly nothing).
     """
 
     name = "fastmm"
@@ -56,7 +58,7 @@ class FastmmPeer:
     @staticmethod
     def tuning_grid(sigma: float) -> list[tuple[float, float]]:
         """(gps_error, reverse_tolerance) pairs tried per set; the best mismatch is kept."""
-        return [(g * sigma, r * sigma) for g in (1.0, 1.5, 2.0, 3.0) for r in (5.0, 10.0)]
+        return [(g * sigma, r * sigma) for g in (1.0, 2.0, 3.0, 5.0, 8.0) for r in (5.0, 10.0, 30.0)]
 
     def __init__(self, net: RoadNetwork, delta: float = 3000.0) -> None:
         import fastmm  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
