@@ -119,7 +119,7 @@ def _run_fastmm(
 ) -> Score:
     grid = peer.tuning_grid(sigma)
     best: Score | None = None
-    for gps_error, reverse in grid if tune else [(2 * sigma, 5 * sigma)]:
+    for gps_error, reverse in grid if tune else [peer.untuned_setting(sigma)]:
         start = time.process_time()
         out = [
             peer.match(x.t, x.xy, gps_error, reverse_tolerance=reverse, radius=max(50.0, 4 * sigma))

@@ -60,6 +60,11 @@ class FastmmPeer:
         """(gps_error, reverse_tolerance) pairs tried per set; the best mismatch is kept."""
         return [(g * sigma, r * sigma) for g in (1.0, 2.0, 3.0, 5.0, 8.0) for r in (5.0, 10.0, 30.0)]
 
+    @staticmethod
+    def untuned_setting(sigma: float) -> tuple[float, float]:
+        """(gps_error, reverse_tolerance) where a set is not tuned: the one that won most real sets."""
+        return 5.0 * sigma, 30.0 * sigma
+
     def __init__(self, net: RoadNetwork, delta: float = 3000.0) -> None:
         import fastmm  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
