@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from ingest.app import create_app
 from ingest.chunks.batch import CHUNK_MEDIA_TYPE
 from ingest.chunks.synthetic import synthetic_blocks

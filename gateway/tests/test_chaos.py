@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from ingest.chunks.synthetic import synthetic_blocks
 from ingest.records.envelope import build_chunk
 from ingest.testing import IngestService

@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.tests.conftest import GatewayProcess, open_spool
+from gateway.testing import GatewayProcess, open_spool
 from ingest.app import create_app
 from ingest.chunks.synthetic import DEFAULT_START_UTC, synthetic_blocks
 from ingest.records.envelope import build_block, build_chunk, parse_chunk

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from ingest.chunks.batch import CHUNK_MEDIA_TYPE
 from ingest.testing import IngestService
 

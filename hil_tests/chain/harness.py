@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from hil_tests.chain.tap import UplinkTap
 from hil_tests.firmware.harness import frozen_micropython
 from ingest.records.decode import Readings, decode_blocks

@@ -12,8 +12,8 @@ import pytest
 
 from hil_tests.chain.harness import Chain, compare
 from simulators.gnss import GnssConfig
+from simulators.loops import block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 
 pytestmark = pytest.mark.timeout(300)
 

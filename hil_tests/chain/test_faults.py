@@ -26,8 +26,8 @@ import pytest
 
 from hil_tests.chain.harness import Chain, DriveResult, Produced, Stored, compare, parked_van
 from simulators.gnss import GnssConfig
+from simulators.loops import HELSINKI, block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import HELSINKI, block_loop
 from simulators.world import Van, World
 
 pytestmark = pytest.mark.timeout(900)

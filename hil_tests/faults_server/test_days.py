@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from hil_tests.faults_server.support import metric, readings_stored, scrape, seqs_stored
 from ingest.chunks.batch import BATCH_MEDIA_TYPE, join_batch
 from ingest.chunks.synthetic import DEFAULT_START_UTC, synthetic_blocks

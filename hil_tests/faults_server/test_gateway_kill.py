@@ -28,7 +28,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from hil_tests.chain.harness import Chain, compare
 from hil_tests.chain.tap import UplinkTap, _read_http
 from hil_tests.faults_server.support import KILLS, Van, metric, readings_stored, scrape, seqs_stored
@@ -36,8 +36,8 @@ from ingest.chunks.synthetic import synthetic_blocks
 from ingest.records.envelope import build_chunk
 from ingest.testing import IngestService
 from simulators.gnss import GnssConfig
+from simulators.loops import block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from hil_tests.faults_server.support import KILLS, Van, metric, readings_stored, scrape, seqs_stored
 from ingest.app import create_app
 from ingest.chunks.synthetic import DEFAULT_START_UTC, synthetic_blocks

@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from hil_tests.faults_server.support import Van, metric, readings_stored, scrape, seqs_stored
 from ingest.app import create_app
 from ingest.chunks.batch import BATCH_MEDIA_TYPE, CHUNK_MEDIA_TYPE, join_batch

@@ -40,8 +40,8 @@ from ingest.testing import micropython_path
 from simulators.board import BLOCK_SIZE, BLOCKS, RAW_PASTE_WINDOW, SimBoard
 from simulators.gnss import GnssConfig
 from simulators.hostlink import LinkServer
+from simulators.loops import block_loop
 from simulators.scenario import make_van
-from simulators.tests.conftest import block_loop
 from simulators.world import World
 
 ROOT = Path(__file__).resolve().parents[2]

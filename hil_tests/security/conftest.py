@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.tests.conftest import GatewayProcess
+from gateway.testing import GatewayProcess
 from hil_tests.faults_server.support import firmware_chunks
 from ingest.testing import IngestService
 

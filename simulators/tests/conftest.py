@@ -1,13 +1,11 @@
-"""Shared test trajectories (``simulators.loops``, re-exported here for older importers)."""
+"""Shared test trajectories (built by ``simulators.loops``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from simulators.loops import HELSINKI, block_loop
+from simulators.loops import block_loop
 from simulators.trajectory import Trajectory
-
-__all__ = ["HELSINKI", "block_loop"]
 
 
 @pytest.fixture
