@@ -17,18 +17,22 @@ subset next to them.
     FACTEUR_BENCH_SLOW_TRACES=0 python -m bench mapmatch  # without the slow peers (default: 3 traces,
                                                          # leuvenmapmatching needs ~20 s per 1 Hz round)
 
-Last run (2026-11-23 10:44-10:52 UTC, 20 rounds per set, slow peers on the first 3; CPU time of
-this process on a shared 2-core machine, load average 2-5, where same-run ratios moved by
-±40 % between runs). Route mismatch facteur vs tuned fastmm, and facteur's speed ÷ fastmm's:
-Helsinki σ5 1 Hz 1.35 vs 17.95 % (×1.42), σ10 1 Hz 3.89 vs 63.82 % (×2.57), 10 s 3.99 vs
-11.43 % (×0.64), 30 s 7.25 vs 8.63 % (×0.72); Monaco σ5 1 Hz 0.63 vs 22.89 % (×2.80), σ10 1 Hz
-1.56 vs 61.07 % (×3.16), 10 s 1.25 vs 7.85 % (×1.80), 30 s 1.64 vs 4.50 % (×2.01); synthetic
-0.88 vs 8.28 % (×34). 100 % of fixes matched everywhere, no split at 1 Hz on the real networks
-(3 on the synthetic grid, both matchers: GNSS losses of 1.6-2.4 km, beyond its 1 km route
-table). leuvenmapmatching and mappymatch run at 170-2,500 fixes/s (×0.003-0.05 of facteur);
-leuvenmapmatching beat facteur's mismatch once (Monaco 10 s subset, 1.14 vs 1.31 %, 99.6 %
-matched) and matched only 4-78 % of the fixes on the σ10 1 Hz and 30 s sets; mappymatch's
-mismatch is 17-66 %.
+Last run (2026-11-23 11:16-11:19 UTC, 20 rounds per set, FACTEUR_BENCH_SLOW_TRACES=0; CPU time
+of this process on a shared 2-core machine, load average 1.3-1.7). fastmm gets facteur's 20
+candidate slots and a grid of gps_error 1-8 σ × reverse_tolerance 5-30 σ (metres; the earlier
+grid stopped at 1.5 σ and 5 σ with 8 candidates, where fastmm looped at every standstill:
+18-64 % mismatch). Route mismatch facteur vs tuned fastmm, and facteur's speed ÷ fastmm's:
+Helsinki σ5 1 Hz 1.35 vs 1.95 % (×3.55), σ10 1 Hz 3.89 vs 6.85 % (×2.77), 10 s 3.99 vs
+2.83 % (×0.95), 30 s 7.25 vs 6.48 % (×1.10); Monaco σ5 1 Hz 0.63 vs 2.42 % (×2.29), σ10 1 Hz
+1.56 vs 3.79 % (×3.74), 10 s 1.25 vs 1.43 % (×1.32), 30 s 1.64 vs 2.29 % (×2.00); synthetic
+0.88 vs 0.82 % (×24, fastmm untuned there at the setting that won most real sets). fastmm's
+mismatch is lower on Helsinki 10 s and 30 s and on the synthetic grid. 100 % of fixes matched
+everywhere, no split at 1 Hz on the real networks (3 on the synthetic grid, both matchers: GNSS
+losses of 1.6-2.4 km, beyond its 1 km route table). The slow peers (previous run, 10:44-10:52,
+first 3 rounds): leuvenmapmatching and mappymatch at 170-2,500 fixes/s (×0.003-0.05 of
+facteur); leuvenmapmatching beat facteur's mismatch once (Monaco 10 s subset, 1.14 vs 1.31 %,
+99.6 % matched) and matched only 4-78 % of the fixes on the σ10 1 Hz and 30 s sets;
+mappymatch's mismatch is 17-66 %.
 """
 
 from __future__ import annotations
