@@ -279,6 +279,30 @@ def _track(c: _Collector) -> Array:
     return out
 
 
+#: A TIME record whose UTC-minus-ticks offset is this far (s) from the median offset of its boot's
+#: records is a receiver time glitch, not the clock (FORMAT.md, 0x02 TIME).
+TIME_OUTLIER_S = 5.0
+
+
+def _time_outliers(sync: Array) -> Array:
+    """Mask of TIME records that disagree with the other TIME records of their boot.
+
+    Within a boot the board's ticks and UTC advance together (a leap second or crystal drift moves
+    the offset by a second or two over a round), so a record whose offset is more than
+    ``TIME_OUTLIER_S`` from its boot's median is a receiver reporting a wrong time (a glitch, a time
+    jump) and must not date readings. Needs three records of the boot in the same decode to tell.
+    """
+    bad = np.zeros(len(sync), bool)
+    if len(sync) < 3:
+        return bad
+    offset = sync["utc"] - sync["ticks"] / 1000.0
+    for boot in np.unique(sync["boot_id"]):
+        mine = sync["boot_id"] == boot
+        if mine.sum() >= 3:
+            bad[mine] = np.abs(offset[mine] - np.median(offset[mine])) > TIME_OUTLIER_S
+    return bad
+
+
 def _assign_utc(table: Array, sync: Array) -> None:
     """utc = sync utc + (ticks - sync ticks) / 1000, with the nearest TIME record of the same boot."""
     if not len(table) or not len(sync):
@@ -307,6 +331,10 @@ def decode_blocks(blocks: Iterable[Block]) -> Readings:
     r.time = _base(TIME_DTYPE, seq, boot, f[:, 1])
     r.time["utc"] = f[:, 2] + EPOCH_2000 + f[:, 3] / 1000.0
     r.time["utc_ms"] = f[:, 3]
+    glitch = _time_outliers(r.time)
+    if glitch.any():  # counted, kept out of dating (the raw block keeps the record)
+        r.errors += [DecodeError(int(seq), 0, "time_outlier", 0) for seq in r.time["seq"][glitch]]
+        r.time = r.time[~glitch]
 
     seq, boot, f = _fixed_rows(c.fixed[K_POTHOLE], _FIXED[K_POTHOLE][1])
     r.potholes = _base(POTHOLE_DTYPE, seq, boot, f[:, 1])

@@ -158,3 +158,39 @@ def test_random_payloads_never_crash() -> None:
         payload = rng.integers(0, 256, int(rng.integers(0, 120)), dtype=np.uint8).tobytes()
         r = decode_blocks(parse_blocks(build_block(seq=1, boot_id=1, payload=payload)))
         assert r.records + len(r.errors) >= (1 if payload else 0)
+
+
+def _time(ticks: int, utc_s: int) -> bytes:
+    return struct.pack("<BIIH", 2, ticks, utc_s, 0)
+
+
+def _air(ticks: int) -> bytes:
+    return struct.pack("<BIBHHH", 4, ticks, 1, 2, 3, 4)
+
+
+@pytest.mark.parametrize("jump_s", [3600, -86_400, 1024 * 7 * 86_400])
+def test_a_receiver_time_glitch_does_not_date_readings(jump_s: int) -> None:
+    """TIME records every 600 s; the third reports a time ``jump_s`` off (a receiver glitch): it is
+    counted as ``time_outlier`` and the readings after it are dated from the records that agree."""
+    utc0 = 849_000_000
+    blocks = []
+    for k in range(5):
+        ticks = 1_000 + k * 600_000
+        wrong = jump_s if k == 2 else 0
+        payload = _time(ticks, utc0 + k * 600 + wrong) + _air(ticks + 5_000)
+        blocks.append(build_block(seq=k, boot_id=7, payload=payload))
+    r = decode_blocks(parse_blocks(b"".join(blocks)))
+    assert [(e.seq, e.reason) for e in r.errors] == [(2, "time_outlier")]
+    assert len(r.time) == 4
+    assert r.air["utc"] - (EPOCH_2000 + utc0) == pytest.approx([k * 600 + 5.0 for k in range(5)])
+
+
+def test_a_leap_second_is_not_a_glitch() -> None:
+    """UTC one second behind from the third record on (a leap second): no record is refused."""
+    blocks = [
+        build_block(seq=k, boot_id=1, payload=_time(k * 600_000, 849_000_000 + k * 600 - (k >= 2)))
+        for k in range(5)
+    ]
+    r = decode_blocks(parse_blocks(b"".join(blocks)))
+    assert r.errors == []
+    assert len(r.time) == 5
