@@ -11,8 +11,8 @@ Error model (per horizontal axis, metres), fixed by :class:`GnssConfig`:
 * a cold start: no fix and no time for ``ttff_s``;
 * with probability ``corrupt_prob`` a sentence is damaged (a changed byte, a wrong checksum or a
   truncated line), and the truth says which;
-* time edge cases on demand: the GPS week-rollover bug (dates 1024 weeks early) and a leap
-  second (``23:59:60``).
+* time edge cases on demand: the GPS week-rollover bug (dates 1024 weeks early), a leap
+  second (``23:59:60``) and a time jump (UTC reported off by a given amount for a while).
 
 Every epoch's truth (true and reported position, error components, fix, satellites used, which
 sentences were damaged) is kept, so tests and benchmarks can score what the firmware made of it.
@@ -60,6 +60,8 @@ class GnssConfig:
     start_utc: dt.datetime = dt.datetime(2026, 6, 15, 6, 0, 0, tzinfo=dt.UTC)
     week_rollover_bug: bool = False
     leap_second_at: dt.datetime | None = None  # the instant 23:59:60 begins (continuous UTC)
+    # (from_s, for_s, by_s): the receiver reports UTC off by by_s during [from_s, from_s + for_s)
+    time_jump: tuple[float, float, float] | None = None
     altitude_m: float = 20.0
     geoid_sep_m: float = 18.0
     seed: int = 1
@@ -155,6 +157,8 @@ class GnssReceiver:
         """Reported ``(hhmmss.ss, ddmmyy)`` for simulated time ``t``."""
         cfg = self.cfg
         when = cfg.start_utc + dt.timedelta(seconds=t)
+        if cfg.time_jump is not None and cfg.time_jump[0] <= t < cfg.time_jump[0] + cfg.time_jump[1]:
+            when += dt.timedelta(seconds=cfg.time_jump[2])
         leap = cfg.leap_second_at
         if leap is not None and when >= leap:
             if when < leap + dt.timedelta(seconds=1):

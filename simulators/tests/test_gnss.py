@@ -112,3 +112,14 @@ def test_week_rollover_bug_and_leap_second_on_demand(loop: Trajectory) -> None:
     buggy = GnssReceiver(loop, GnssConfig(start_utc=start, week_rollover_bug=True, ttff_s=0.0))
     rmc = pynmea2.parse(lines_of(buggy.epoch(20))[0], check=True)
     assert rmc.datestamp == (start + dt.timedelta(seconds=20) - dt.timedelta(weeks=1024)).date()
+
+
+def test_time_jump_on_demand(loop: Trajectory) -> None:
+    start = dt.datetime(2026, 6, 15, 6, 0, 0, tzinfo=dt.UTC)
+    rx = GnssReceiver(loop, GnssConfig(start_utc=start, time_jump=(100.0, 50.0, 3600.0), ttff_s=0.0))
+    assert rx.utc_at(99.0) == ("060139.00", "150626")
+    assert rx.utc_at(100.0) == ("070140.00", "150626")  # an hour ahead for 50 s
+    assert rx.utc_at(149.0) == ("070229.00", "150626")
+    assert rx.utc_at(150.0) == ("060230.00", "150626")
+    rmc = pynmea2.parse(lines_of(rx.epoch(120))[0], check=True)
+    assert rmc.timestamp.hour == 7
