@@ -426,9 +426,7 @@ def stored(database_url: str, device_id: str) -> Stored:
         quarantined: dict[str, Counter[Key]] = {k: Counter() for k in TABLES}
         reasons: Counter[tuple[str, str]] = Counter()
         for kind, reason, seq, ticks in conn.execute(
-            # ((reading #>> '{}')::jsonb: the service stores the row as a JSON string; this reads both)
-            "SELECT kind, reason, seq, ((reading #>> '{}')::jsonb ->> 'ticks')::bigint FROM quarantine"
-            " WHERE device_id = %s",
+            "SELECT kind, reason, seq, (reading ->> 'ticks')::bigint FROM quarantine WHERE device_id = %s",
             (device_id,),
         ).fetchall():
             reasons[(str(kind), str(reason))] += 1
