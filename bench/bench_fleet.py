@@ -43,6 +43,7 @@ import numpy as np
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.procstat import cpu_seconds, peak_rss_mib, postgres_pids, tree, wait_healthy
 from ingest import localdb
 from ingest.chunks.batch import BATCH_MEDIA_TYPE, CHUNK_MEDIA_TYPE, join_batch
 from ingest.chunks.synthetic import synthetic_blocks
@@ -61,70 +62,9 @@ WORKERS = int(os.environ.get("FACTEUR_BENCH_FLEET_WORKERS", "1"))
 BURST_CLIENTS = 8
 CLIENT_TIMEOUT = 60.0
 ADMIN = "bench-fleet-admin"
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- processes ----------------------------------------------------------------------------------------
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
-
-
-def _tree(pid: int) -> list[int]:
-    out = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            children = task.read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            out += _tree(int(child))
-    return out
-
-
-def _peak_rss_mib(pids: list[int]) -> float:
-    """Largest VmHWM (peak resident set) among ``pids``, MiB."""
-    peak = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except OSError:
-            continue
-    return peak / 1024
-
-
-def _postgres_pids() -> list[int]:
-    pids = []
-    for p in Path("/proc").glob("[0-9]*"):
-        try:
-            if (p / "comm").read_text().strip().startswith("postgres"):
-                pids.append(int(p.name))
-        except OSError:
-            continue
-    return pids
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError(f"{what} did not start")
-        time.sleep(0.1)
 
 
 @dataclass
@@ -134,7 +74,7 @@ class Service:
     cpu0: float = 0.0
 
     def pids(self) -> list[int]:
-        return _tree(self.proc.pid)
+        return tree(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -155,7 +95,7 @@ def start_ingest(url: str, **env: str) -> Service:
         env=environ,
     )  # fmt: skip
     service = Service(proc, f"http://127.0.0.1:{port}")
-    _wait_healthy(service.url, proc, "ingest")
+    wait_healthy(service.url, proc, "ingest")
     return service
 
 
@@ -174,7 +114,7 @@ def start_gateway(ingest_url: str, token: str, spool: Path) -> Service:
     log = (spool.parent / f"gateway-{port}.log").open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=environ, stdout=log, stderr=log)
     service = Service(proc, f"http://127.0.0.1:{port}")
-    _wait_healthy(service.url, proc, "gateway")
+    wait_healthy(service.url, proc, "gateway")
     return service
 
 
@@ -374,9 +314,9 @@ def fleet_phase(url: str, fleet: Fleet, root: Path, *, overload: bool) -> Phase:
             spool.parent.mkdir(parents=True)
             spools.append(spool)
             gateways.append(start_gateway(ingest.url, token, spool))
-        pg0 = _cpu_seconds(_postgres_pids())
+        pg0 = cpu_seconds(postgres_pids())
         for s in (ingest, *gateways):
-            s.cpu0 = _cpu_seconds(s.pids())
+            s.cpu0 = cpu_seconds(s.pids())
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         stats = VanStats()
         expected = fleet.readings
@@ -401,14 +341,14 @@ def fleet_phase(url: str, fleet: Fleet, root: Path, *, overload: bool) -> Phase:
         seconds = time.perf_counter() - start
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         cpu = {
-            "ingest": _cpu_seconds(ingest.pids()) - ingest.cpu0,
-            "gateways": sum(_cpu_seconds(g.pids()) - g.cpu0 for g in gateways),
+            "ingest": cpu_seconds(ingest.pids()) - ingest.cpu0,
+            "gateways": sum(cpu_seconds(g.pids()) - g.cpu0 for g in gateways),
             "vans (this process)": (self1.ru_utime - self0.ru_utime) + (self1.ru_stime - self0.ru_stime),
-            "postgres (all, shared)": _cpu_seconds(_postgres_pids()) - pg0,
+            "postgres (all, shared)": cpu_seconds(postgres_pids()) - pg0,
         }
-        rss = {"ingest": _peak_rss_mib(ingest.pids())}
+        rss = {"ingest": peak_rss_mib(ingest.pids())}
         for i, g in enumerate(gateways):
-            rss[f"gateway {i}"] = _peak_rss_mib(g.pids())
+            rss[f"gateway {i}"] = peak_rss_mib(g.pids())
         rss["vans (this process)"] = self1.ru_maxrss / 1024
         gw_texts = [httpx.get(f"{g.url}/metrics", timeout=30).text for g in gateways]
         gateway_503 = sum(
@@ -461,7 +401,7 @@ def baseline(url: str, fleet: Fleet) -> tuple[float, float]:
             for depot, chunks in by_depot.items()
             for i in range(0, len(chunks), 8)
         ]
-        cpu0 = _cpu_seconds(ingest.pids())
+        cpu0 = cpu_seconds(ingest.pids())
 
         async def post_all() -> None:
             async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as http:
@@ -482,7 +422,7 @@ def baseline(url: str, fleet: Fleet) -> tuple[float, float]:
 
         start = time.perf_counter()
         asyncio.run(post_all())
-        return time.perf_counter() - start, _cpu_seconds(ingest.pids()) - cpu0
+        return time.perf_counter() - start, cpu_seconds(ingest.pids()) - cpu0
     finally:
         ingest.stop()
 

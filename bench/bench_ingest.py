@@ -30,12 +30,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import numpy as np
 import psycopg
 
+from bench.procstat import cpu_seconds, postgres_cpu, tree, wait_healthy
 from gateway.config import GatewaySettings
 from ingest import localdb
 from ingest.chunks.batch import BATCH_MEDIA_TYPE, join_batch
@@ -61,7 +61,6 @@ GATEWAYS = int(os.environ.get("FACTEUR_BENCH_GATEWAYS", "4"))
 ROUNDS = int(os.environ.get("FACTEUR_BENCH_ROUNDS", "2"))
 ADMIN = "bench-admin-token"
 WIDTHS = (28, 12, 8, 14, 10, 9, 9)
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -108,51 +107,6 @@ def make_dataset() -> Dataset:
 
 def _depot(index: int) -> str:
     return f"bench-depot-{index % GATEWAYS}"
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = _stat(pid)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
-
-
-def _tree(pid: int) -> list[int]:
-    out = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            out += _tree(int(child))
-    return out
-
-
-def _postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL process so far, including backends that have exited.
-
-    A backend exits when its connection closes (raw COPY closes its connections before the
-    reading is taken); the postmaster then adds its CPU time to its own children's time.
-    """
-    pids = []
-    for p in Path("/proc").glob("[0-9]*"):
-        try:
-            if (p / "comm").read_text().strip().startswith("postgres"):
-                pids.append(int(p.name))
-        except OSError:
-            continue
-    total = _cpu_seconds(pids)
-    for pid in pids:
-        fields = _stat(pid)
-        if fields is not None and int(fields[1]) not in pids:  # the postmaster: its parent is not postgres
-            total += (int(fields[13]) + int(fields[14])) / _TICKS  # cutime, cstime: reaped backends
-    return total
 
 
 def reset(url: str) -> None:
@@ -216,16 +170,7 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("ingest did not start")
-            time.sleep(0.1)
+        wait_healthy(base, proc, "ingest")
         admin = {"Authorization": f"Bearer {ADMIN}"}
         # The bench's vans keep their ids and keys from run to run (registered once, 409 after),
         # each at a fixed depot; one gateway per depot, with a new gateway id per run.
@@ -243,9 +188,9 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
             queues.append(
                 [join_batch(order[i : i + CHUNKS_PER_BATCH]) for i in range(0, len(order), CHUNKS_PER_BATCH)]
             )
-        pids = _tree(proc.pid)
-        cpu0, pg0 = _cpu_seconds(pids), _postgres_cpu()
-        per0 = {p: _cpu_seconds([p]) for p in pids}
+        pids = tree(proc.pid)
+        cpu0, pg0 = cpu_seconds(pids), postgres_cpu()
+        per0 = {p: cpu_seconds([p]) for p in pids}
         latencies: list[float] = []
         accepted = 0
 
@@ -276,14 +221,14 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
         start = time.perf_counter()
         asyncio.run(client())
         elapsed = time.perf_counter() - start
-        pids = _tree(proc.pid)
+        pids = tree(proc.pid)
         # The busiest processes are the workers (with --workers 2, uvicorn's supervisor and
         # multiprocessing's resource tracker idle).
-        per_worker = sorted((_cpu_seconds([p]) - per0.get(p, 0.0) for p in pids), reverse=True)[:workers]
+        per_worker = sorted((cpu_seconds([p]) - per0.get(p, 0.0) for p in pids), reverse=True)[:workers]
         return ServiceRun(
             elapsed,
-            _cpu_seconds(pids) - cpu0,
-            _postgres_cpu() - pg0,
+            cpu_seconds(pids) - cpu0,
+            postgres_cpu() - pg0,
             latencies,
             accepted,
             per_worker,
@@ -313,9 +258,9 @@ def main() -> int:
         for _ in range(ROUNDS):
             for n in (1, 2):
                 reset(url)
-                pg0 = _postgres_cpu()
+                pg0 = postgres_cpu()
                 seconds = raw_copy(url, data, n)
-                pg_us = (_postgres_cpu() - pg0) / data.readings * 1e6
+                pg_us = (postgres_cpu() - pg0) / data.readings * 1e6
                 if data.readings / seconds > raw.get(n, (0.0, 0.0))[0]:
                     raw[n] = (data.readings / seconds, pg_us)
                 reset(url)
