@@ -53,6 +53,20 @@ class Trace:
         return cls(t=np.asarray(t, dtype=np.float64), xy=np.column_stack([x, y]))
 
 
+def sampling_intervals(traces: Sequence[Trace]) -> Float:
+    """Each trace's sampling interval: the median time step between its fixes (0 for one fix)."""
+    return np.array([float(np.median(np.diff(tr.t))) if len(tr.t) > 1 else 0.0 for tr in traces])
+
+
+def standstill_windows(interval: Float, params: MatchParams) -> Float:
+    """Each trace's standstill averaging window: ``standstill_window_s``, widened to
+    ``standstill_steps`` sampling intervals for a sparsely sampled trace (a 10 s window holds
+    one fix of a trace sampled every 10 s, so it would average nothing)."""
+    if params.standstill_window_s <= 0:
+        return np.zeros_like(interval)
+    return np.maximum(params.standstill_window_s, params.standstill_steps * interval)
+
+
 def route_table_cache() -> Path:
     return localdb.project_root() / ".cache" / "mapmatch"
 
@@ -103,13 +117,14 @@ class MapMatcher:
         np.cumsum(counts, out=offsets[1:])
         t = np.concatenate([tr.t for tr in traces]) if traces else np.zeros(0)
         xy = np.concatenate([tr.xy for tr in traces]) if traces else np.zeros((0, 2))
+        interval = sampling_intervals(traces)
         keep = thin_standstill(
             xy,
             t,
             offsets,
             p.standstill_distance,
             p.gap_seconds,
-            window_s=p.standstill_window_s,
+            window_s=np.repeat(standstill_windows(interval, p), counts),
             moving_window_s=p.moving_window_s,
             max_travel=p.travel_distance,
         )
@@ -126,6 +141,8 @@ class MapMatcher:
         last_decoded[decode] = decode
         follow = row_of[np.maximum.accumulate(last_decoded)] if len(t) else row_of
         kept_trace = np.searchsorted(offsets, kept, side="right") - 1
+        # Transition scale per decoded fix: wider for sparsely sampled traces.
+        scale = np.maximum(p.transition_scale, p.beta_speed * interval[kept_trace])
         kept_offsets = np.searchsorted(kept_trace, np.arange(len(traces) + 1)).astype(np.int64)
         q = len(kept)
         first = np.zeros(q, dtype=np.bool_)
@@ -170,7 +187,9 @@ class MapMatcher:
                 params=p,
                 loops=self.loops,
             )
-            transition_flat[lo * kk + flat] = transition_logp(route, kind, step_gc, dt[row], p)
+            transition_flat[lo * kk + flat] = transition_logp(
+                route, kind, step_gc, dt[row], p, scale=scale[row]
+            )
         emission = emission_logp(cand.distance, p.sigma_z)
         decoded = viterbi(emission, transition, restart, kept_offsets)
         return assemble(

@@ -5,8 +5,11 @@ parameter                  default    meaning
 =========================  =========  ====================================================================
 ``sigma_z``                5.0 m      GNSS position noise (standard deviation per axis); emission scale
 ``beta``                   0 → 2 σ    transition scale: log-prob = -|route − great-circle| / beta
+``beta_speed``             2.0 m/s    ... at least this × the trace's sampling interval (median time step;
+                                      every 30 s: 60 m; 0: off)
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
 ``standstill_window_s``    10.0 s     ... positions averaged over this window for that test while standing
+``standstill_steps``       2.0        ... or over this × the trace's median time step if longer (sparse)
 ``moving_window_s``        3.0 s      ... and over this one while moving (0: raw fixes)
 ``max_travel``             0 → 4 σ    a moving fix is decoded anyway once the averaged positions travelled
                                       this far since the last decoded fix (hairpins, dead-end stubs)
@@ -16,7 +19,8 @@ parameter                  default    meaning
 ``breakage_distance``      2000.0 m   consecutive fixes further apart than this start a new match
 ``max_gap_seconds``        600.0 s    consecutive fixes further apart in time start a new match (a van may
                                       lose the sky for minutes at a stop; distance decides before that)
-``gap_seconds``            5.0 s      a time step longer than this is a GNSS gap: re-routed and marked
+``gap_seconds``            15.0 s     a time step longer than this is a GNSS gap: re-routed and marked
+                                      (and always decoded; a 10 s sampling interval is no gap)
 ``max_speed_kmh``          150.0      routes implying a faster mean speed are a last resort
 ``max_detour_ratio``       4.0        routes over this × the straight step (+ 2 radii) are a last resort
 ``relaxed_penalty``        50.0       log-probability price of such a last-resort route (instead of a split)
@@ -48,8 +52,10 @@ class MatchParams:
 
     sigma_z: float = 5.0
     beta: float = 0.0
+    beta_speed: float = 2.0
     interpolation_distance: float = 0.0
     standstill_window_s: float = 10.0
+    standstill_steps: float = 2.0
     moving_window_s: float = 3.0
     max_travel: float = 0.0
     search_radius: float = 50.0
@@ -57,7 +63,7 @@ class MatchParams:
     max_candidates: int = 20
     breakage_distance: float = 2000.0
     max_gap_seconds: float = 600.0
-    gap_seconds: float = 5.0
+    gap_seconds: float = 15.0
     max_speed_kmh: float = 150.0
     max_detour_ratio: float = 4.0
     relaxed_penalty: float = 50.0

@@ -15,7 +15,9 @@ dead-end excursion in the path. A fix stands when its averaged position is withi
 of the averaged positions ``window_s`` before and after it; a moving van (even one turning round
 in a loop, whose long average barely moves) is thinned on positions averaged over the shorter
 ``moving_window_s`` (3 s: a 60 m turning loop at 9 m/s stays visible). Fixes further apart in
-time than the windows (sparse traces) are never averaged together.
+time than the windows are never averaged together; the matcher widens the standing window of a
+sparsely sampled trace to a few sampling intervals (``standstill_steps``), or a van standing at a
+stop would decode every raw fix and let σ = 10 m noise walk round a junction's tiny loops.
 
 A moving van can also drive far and stay within the distance of the last kept fix: round a
 hairpin, into a curled dead-end stub and out. Decoding none of that leaves the HMM a long route
@@ -35,15 +37,15 @@ Int = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 
-def smoothed_positions(xy: Float, t: Float, trace_offsets: Int, window_s: float) -> Float:
+def smoothed_positions(xy: Float, t: Float, trace_offsets: Int, window_s: float | Float) -> Float:
     """Mean position of each fix's trace over ``[t - h, t + h]``, ``h = window_s / 2`` or less
-    near the trace's ends (the window stays centred on the fix)."""
+    near the trace's ends (the window stays centred on the fix); ``window_s`` may be per fix."""
     n = len(t)
-    if n == 0 or window_s <= 0:
+    if n == 0 or np.all(np.asarray(window_s) <= 0):
         return xy
     trace = np.repeat(np.arange(len(trace_offsets) - 1), np.diff(trace_offsets))
     t_rel = t - t[trace_offsets[:-1][trace]]
-    span = float(t_rel.max(initial=0.0)) + 2.0 * window_s + 1.0
+    span = float(t_rel.max(initial=0.0)) + 2.0 * float(np.max(window_s)) + 1.0
     key = trace * span + t_rel
     # Near the trace's ends the window shrinks to stay centred: a window cut off on one side
     # would drag a moving van's average towards the middle of the trace (a trace shorter than
@@ -58,15 +60,18 @@ def smoothed_positions(xy: Float, t: Float, trace_offsets: Int, window_s: float)
     return out
 
 
-def standing_fixes(smoothed: Float, t: Float, trace_offsets: Int, window_s: float, distance: float) -> Bool:
+def standing_fixes(
+    smoothed: Float, t: Float, trace_offsets: Int, window_s: float | Float, distance: float
+) -> Bool:
     """Fixes whose averaged position is within ``distance`` of the averaged positions
-    ``window_s`` before and after them (the trace's first and last fix at its ends)."""
+    ``window_s`` (per fix or one for all) before and after them (the trace's first and last fix
+    at its ends)."""
     n = len(t)
-    if n == 0 or window_s <= 0:
+    if n == 0 or np.all(np.asarray(window_s) <= 0):
         return np.zeros(n, dtype=np.bool_)
     trace = np.repeat(np.arange(len(trace_offsets) - 1), np.diff(trace_offsets))
     t_rel = t - t[trace_offsets[:-1][trace]]
-    span = float(t_rel.max(initial=0.0)) + 2.0 * window_s + 1.0
+    span = float(t_rel.max(initial=0.0)) + 2.0 * float(np.max(window_s)) + 1.0
     key = trace * span + t_rel
     before = np.maximum(np.searchsorted(key, key - window_s, side="left"), trace_offsets[:-1][trace])
     after = np.minimum(np.searchsorted(key, key + window_s, side="right") - 1, trace_offsets[1:][trace] - 1)
@@ -83,13 +88,13 @@ def thin_standstill(
     min_distance: float,
     gap_seconds: float,
     *,
-    window_s: float = 0.0,
+    window_s: float | Float = 0.0,
     moving_window_s: float = 0.0,
     max_travel: float = np.inf,
 ) -> Bool:
     """Mask of the fixes to decode: each trace's first fix, every fix more than ``gap_seconds``
     after the previous fix (a GNSS gap), every fix at least ``min_distance`` metres from the last kept
-    one — positions averaged over ``window_s`` for standing fixes, over the shorter
+    one — positions averaged over ``window_s`` (per fix or one for all) for standing fixes, over the shorter
     ``moving_window_s`` otherwise — and every moving fix whose averaged positions travelled
     ``max_travel`` metres since the last kept one."""
     n = len(t)

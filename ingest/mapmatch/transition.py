@@ -125,9 +125,18 @@ def route_distances(
 
 
 def transition_logp(
-    route: Float, kind: npt.NDArray[np.int8], gc: Float, dt: Float, params: MatchParams
+    route: Float,
+    kind: npt.NDArray[np.int8],
+    gc: Float,
+    dt: Float,
+    params: MatchParams,
+    *,
+    scale: Float | None = None,
 ) -> Float:
     """Log transition probability of each route distance (``-inf`` where impossible).
+
+    ``scale`` is the transition scale per step (default ``params.transition_scale``); the
+    matcher widens it for sparsely sampled traces (``beta_speed``).
 
     Penalties are added to the cost, outside ``|route − gc|`` so a noisy long step cannot absorb
     them: a U-turn pays ``uturn_cost``; a backward (``STANDSTILL``) step pays
@@ -141,7 +150,7 @@ def transition_logp(
     penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
     penalty = np.where(kind == UTURN, params.uturn_cost, penalty)
     cost = np.abs(route - gc) + penalty
-    logp = -cost / params.transition_scale
+    logp = -cost / (params.transition_scale if scale is None else scale)
     # Beyond the limits a route is still better than splitting the trace: allowed (up to the
     # breakage distance) at a price that makes it the last resort.
     relaxed = np.isfinite(route) & (route <= params.breakage_distance)
