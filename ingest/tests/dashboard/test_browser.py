@@ -4,10 +4,6 @@ Screenshots go to ``artifacts/dashboard/``."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +14,9 @@ import psycopg
 import pytest
 from PIL import Image
 
-from ingest.app import create_app
-from ingest.core.config import Settings
-from ingest.dashboard import maplibre_dist, npm_modules
-from ingest.testing import LiveServer
+from ingest.tests.dashboard.chromium import ARTIFACTS, run_in_chromium
 from ingest.tests.indicators.city import City
 
-HERE = Path(__file__).resolve().parent
-ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts" / "dashboard"
 PALETTE = {"#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027"}
 
 
@@ -45,28 +36,13 @@ def _palette_counts(png: Path) -> Counter[str]:
 
 @pytest.fixture(scope="module")
 def browser_run(city: City) -> Iterator[dict[str, object]]:
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is not installed (make bootstrap installs it)"
-    assert (maplibre_dist() / "maplibre-gl.js").is_file(), "run `make dashboard-assets`"
     with psycopg.connect(city.url) as conn:
         conn.execute(
             "INSERT INTO devices (device_id, key, depot, vehicle) VALUES (%s, %s, 'depot-a', 'GE-123-AB')"
             " ON CONFLICT DO NOTHING",
             (city.truth.devices[0], bytes(32)),
         )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with LiveServer(create_app(Settings(database_url=city.url))) as server:
-        proc = subprocess.run(
-            ["node", str(HERE / "browser_check.cjs"), server.url, chromium, str(ARTIFACTS)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "NODE_PATH": str(npm_modules())},
-            check=False,
-        )
-    assert proc.returncode == 0, proc.stderr
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "error" not in result, result["error"]
+    result: dict[str, object] = run_in_chromium("browser_check.cjs", city.url)
     yield result
 
 
