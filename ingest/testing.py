@@ -98,6 +98,14 @@ def run_micropython(
     )
 
 
+#: How many sessions of the current database wait for an advisory lock (ingest serialises a device's
+#: writes on one): tests hold the lock and wait on this before they act.
+WAITING_FOR_ADVISORY_LOCK = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

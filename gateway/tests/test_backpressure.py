@@ -16,14 +16,9 @@ from ingest.app import create_app
 from ingest.chunks.batch import CHUNK_MEDIA_TYPE
 from ingest.chunks.synthetic import synthetic_blocks
 from ingest.records.envelope import build_chunk
-from ingest.testing import IngestService, LiveServer, ingest_settings
+from ingest.testing import WAITING_FOR_ADVISORY_LOCK, IngestService, LiveServer, ingest_settings
 
 pytestmark = pytest.mark.timeout(120)
-
-WAITING = (
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
 
 
 def test_saturation_is_503_with_retry_after_and_the_gateway_honours_it(
@@ -54,7 +49,7 @@ def test_saturation_is_503_with_retry_after_and_the_gateway_honours_it(
         stuck.start()
         deadline = time.monotonic() + 10
         # Until the request for `slow` waits on that lock, inside the write slot.
-        while blocker.execute(WAITING).fetchone() != (1,):
+        while blocker.execute(WAITING_FOR_ADVISORY_LOCK).fetchone() != (1,):
             assert time.monotonic() < deadline and not held, held
             time.sleep(0.02)
         seq = 0

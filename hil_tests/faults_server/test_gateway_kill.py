@@ -34,7 +34,7 @@ from hil_tests.chain.tap import UplinkTap, _read_http
 from hil_tests.faults_server.support import KILLS, Van, metric, readings_stored, scrape, seqs_stored
 from ingest.chunks.synthetic import synthetic_blocks
 from ingest.records.envelope import build_chunk
-from ingest.testing import IngestService
+from ingest.testing import WAITING_FOR_ADVISORY_LOCK, IngestService
 from simulators.gnss import GnssConfig
 from simulators.loops import block_loop
 from simulators.scenario import make_van
@@ -191,12 +191,6 @@ def test_gateway_killed_mid_spool_sweep_real_firmware(
     kill_mid_spool(chain_factory, ingest_service, plan, laps=6)
 
 
-WAITING = (
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
-
-
 def test_gateway_killed_mid_forward_resends_and_nothing_is_stored_twice(
     ingest_service: IngestService, gateways: list[GatewayProcess], tmp_path: Path
 ) -> None:
@@ -222,7 +216,7 @@ def test_gateway_killed_mid_forward_resends_and_nothing_is_stored_twice(
         van = Van(device, chunks)
         van.upload_all(g.url)
         deadline = time.monotonic() + 20
-        while blocker.execute(WAITING).fetchone() != (1,):
+        while blocker.execute(WAITING_FOR_ADVISORY_LOCK).fetchone() != (1,):
             assert time.monotonic() < deadline, "the forward never reached ingest's transaction"
             time.sleep(0.02)
         g.kill()  # mid forward: the batch is inside ingest's transaction

@@ -25,14 +25,9 @@ from ingest.app import create_app
 from ingest.chunks.batch import BATCH_MEDIA_TYPE, CHUNK_MEDIA_TYPE, join_batch
 from ingest.chunks.synthetic import synthetic_blocks
 from ingest.records.envelope import build_chunk
-from ingest.testing import IngestService, LiveServer, ingest_settings
+from ingest.testing import WAITING_FOR_ADVISORY_LOCK, IngestService, LiveServer, ingest_settings
 
 pytestmark = pytest.mark.timeout(300)
-
-WAITING = (
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
 
 
 def test_overload_is_503_with_retry_after_no_timeouts_nothing_lost(
@@ -85,7 +80,7 @@ def test_overload_is_503_with_retry_after_no_timeouts_nothing_lost(
         )
         held.start()
         deadline = time.monotonic() + 20
-        while lock.execute(WAITING).fetchone() != (1,):
+        while lock.execute(WAITING_FOR_ADVISORY_LOCK).fetchone() != (1,):
             assert time.monotonic() < deadline
             time.sleep(0.02)
         # The slot is taken: gateways forward and clients post into a full service.
