@@ -42,6 +42,14 @@ def block_van(laps: int, *, tail_s: float = 240.0, seed: int = 11, **gnss: Any) 
     return van
 
 
+def drive_and_read(chain: Chain, van: Van, **drive: Any) -> tuple[DriveResult, Produced, Stored]:
+    """Drive ``van`` through the chain, let the gateway forward everything, and read back what the
+    firmware produced and what the database holds."""
+    run = chain.drive(chain.world(van), **drive)
+    chain.settle()
+    return run, chain.produced(run), chain.stored()
+
+
 def exactly_once(chain: Chain, made: Produced, held: Stored) -> None:
     """Every uploaded block's readings are in the database (tables or quarantine) exactly once."""
     assert made.bad_mac == 0
@@ -96,10 +104,7 @@ def power_cut_sweep(chain_factory: ChainFactory, cuts: int, laps: int, seed: int
     end = van.traj.duration + van.tail_s
     at = sorted(rng.uniform(5.0, end - 120.0) for _ in range(cuts))
     with chain_factory() as chain:
-        run = chain.drive(chain.world(van), cuts=at, seed=seed)
-        chain.settle()
-        made = chain.produced(run)
-        held = chain.stored()
+        run, made, held = drive_and_read(chain, van, cuts=at, seed=seed)
         metrics = chain.gateway_metrics()
     assert run.cuts == cuts and len(run.boots) == cuts + 1
     assert run.errors() == []
@@ -192,10 +197,7 @@ def wifi_cuts(chain_factory: ChainFactory, plan: list[tuple[str, int]], laps: in
     van = block_van(laps, tail_s=tail_s)
     with chain_factory(plan=plan) as chain:
         before = chain.ingest_metrics()
-        run = chain.drive(chain.world(van))
-        chain.settle()
-        made = chain.produced(run)
-        held = chain.stored()
+        run, made, held = drive_and_read(chain, van)
         metrics = chain.gateway_metrics()
         after = chain.ingest_metrics()
         tap = chain.tap
@@ -246,10 +248,7 @@ def test_readings_before_the_first_fix_get_utc_from_the_boot_anchor(chain_factor
     are dated from the boot's anchor (the first TIME record) and stored, not quarantined."""
     van = block_van(2, ttff_s=240.0)
     with chain_factory() as chain:
-        run = chain.drive(chain.world(van))
-        chain.settle()
-        made = chain.produced(run)
-        held = chain.stored()
+        run, made, held = drive_and_read(chain, van)
         off = dated_right(chain.ingest.database_url, chain.device_id, START)
     assert run.errors() == []
     track = made.readings().track
@@ -265,10 +264,7 @@ def test_gps_week_rollover(chain_factory: ChainFactory) -> None:
     refuses to file those readings under 2006; every one is quarantined with its reason, none lost."""
     van = block_van(1, tail_s=240.0, week_rollover_bug=True)
     with chain_factory() as chain:
-        run = chain.drive(chain.world(van))
-        chain.settle()
-        made = chain.produced(run)
-        held = chain.stored()
+        run, made, held = drive_and_read(chain, van)
     assert run.errors() == []
     exactly_once(chain, made, held)
     c = compare(made.keys(), held, seqs=made.uploaded)
@@ -288,10 +284,7 @@ def test_leap_second_and_time_sync(chain_factory: ChainFactory) -> None:
     leap = dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.UTC)
     van = block_van(2, start_utc=start, leap_second_at=leap)
     with chain_factory() as chain:
-        run = chain.drive(chain.world(van))
-        chain.settle()
-        made = chain.produced(run)
-        held = chain.stored()
+        run, made, held = drive_and_read(chain, van)
         off = dated_right(chain.ingest.database_url, chain.device_id, start, leap)
     assert run.errors() == []
     exactly_once(chain, made, held)
@@ -324,10 +317,7 @@ def test_time_jump(chain_factory: ChainFactory) -> None:
     reading from the records that agree; none lost, none misdated."""
     van = block_van(10, time_jump=(1100.0, 200.0, 3600.0))
     with chain_factory() as chain:
-        run = chain.drive(chain.world(van))
-        chain.settle()
-        made = chain.produced(run)
-        held = chain.stored()
+        run, made, held = drive_and_read(chain, van)
         off = dated_right(chain.ingest.database_url, chain.device_id, START)
     assert run.errors() == []
     assert len(made.readings().time) >= 4
@@ -343,10 +333,7 @@ def test_nmea_garbage_bursts(chain_factory: ChainFactory) -> None:
     van = block_van(2, corrupt_prob=0.02)
     events = [(float(t), garbage_burst(rng.randrange(50, 2000), rng)) for t in range(60, 600, 37)]
     with chain_factory() as chain:
-        run = chain.drive(chain.world(van), events=events)
-        chain.settle()
-        made = chain.produced(run)
-        held = chain.stored()
+        run, made, held = drive_and_read(chain, van, events=events)
         traj = van.traj
     assert run.errors() == []
     exactly_once(chain, made, held)
