@@ -8,7 +8,8 @@
 Newson & Krumm (2009) with FMM's precomputed upper-bounded route table, batched across traces.
 One module per concern, as in Valhalla Meili: :mod:`.params` (the documented parameter table),
 :mod:`.candidate_search`, :mod:`.emission`, :mod:`.transition`, :mod:`.route_table`,
-:mod:`.viterbi`, :mod:`.result`, :mod:`.matcher`.
+:mod:`.gap_routes` (GNSS gaps longer than the table's bound), :mod:`.viterbi`, :mod:`.result`,
+:mod:`.matcher`.
 """
 
 from ingest.mapmatch.matcher import MapMatcher, Trace

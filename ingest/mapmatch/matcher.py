@@ -6,11 +6,13 @@
 
 The pipeline is one module per concern: :mod:`.standstill` (thinning) →
 :mod:`.candidate_search` → :mod:`.emission` and :mod:`.transition` (route distances from the
-precomputed :mod:`.route_table`) → :mod:`.viterbi` → :mod:`.result`. Parameters are in :mod:`.params`.
+precomputed :mod:`.route_table`, and across GNSS gaps longer than its bound from
+:mod:`.gap_routes`) → :mod:`.viterbi` → :mod:`.result`. Parameters are in :mod:`.params`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +23,13 @@ import numpy.typing as npt
 from ingest import localdb
 from ingest.mapmatch.candidate_search import find_candidates
 from ingest.mapmatch.emission import emission_logp
+from ingest.mapmatch.gap_routes import gap_routes, gap_steps
 from ingest.mapmatch.loops import shortest_loops
 from ingest.mapmatch.params import MatchParams
 from ingest.mapmatch.result import MatchResult, assemble
-from ingest.mapmatch.route_table import RouteTable, cached_route_table
+from ingest.mapmatch.route_table import NodeGraph, RouteTable, cached_route_table
 from ingest.mapmatch.standstill import thin_standstill
-from ingest.mapmatch.transition import route_distances, transition_logp
+from ingest.mapmatch.transition import longest_route, route_distances, transition_logp
 from ingest.mapmatch.viterbi import viterbi
 from ingest.roadnet import RoadNetwork
 
@@ -90,6 +93,11 @@ class MapMatcher:
         self.table = table or cached_route_table(net, self.params.route_table_delta, route_table_cache())
         self.loops = shortest_loops(net, self.table, self.params.uturn_cost)
 
+    @functools.cached_property
+    def graph(self) -> NodeGraph:
+        """The network for :mod:`.gap_routes`' Dijkstra, built at the first gap that needs it."""
+        return NodeGraph.of(self.net)
+
     def match(self, trace: Trace) -> MatchResult:
         """Match one trace."""
         return self.match_many([trace])[0]
@@ -151,6 +159,7 @@ class MapMatcher:
         gc = np.hypot(*(xy[kept] - xy[kept[prev]]).T) if q else np.zeros(0)
         dt = t[kept] - t[kept[prev]] if q else np.zeros(0)
         restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
+        raw_gap = t[kept] - t[np.maximum(kept - 1, 0)] > p.gap_seconds if q else np.zeros(0, np.bool_)
         k = cand.edge.shape[1]
         transition = np.full((q, k, k), -np.inf, dtype=np.float32)
         # Only pairs of real candidates are scored (most of the K × K slots are empty). Flat
@@ -167,18 +176,21 @@ class MapMatcher:
         total = int(cum[-1]) if q else 0
         bounds = np.unique(np.searchsorted(cum, np.arange(chunk_pairs, total, chunk_pairs)))
         bounds = bounds[bounds > 0]
-        for lo, hi in zip(np.r_[0, bounds].tolist(), np.r_[bounds, q].tolist(), strict=True):
-            pairs = live[prev[lo:hi]][:, :, None] & live[lo:hi][:, None, :] & ~restart[lo:hi, None, None]
+        all_rows = np.arange(q)
+
+        def score(rows: slice | Int, routes: RouteTable) -> None:
+            """Fill ``transition`` for the candidate pairs of the decoded fixes ``rows``."""
+            pairs = live[prev[rows]][:, :, None] & live[rows][:, None, :] & ~restart[rows, None, None]
             flat = np.flatnonzero(pairs)
-            row, ij = np.divmod(flat, kk)
+            local, ij = np.divmod(flat, kk)
             i, j = np.divmod(ij, k)
-            row += lo
+            row = all_rows[rows][local]
             a_slot = prev[row] * k + i
             b_slot = row * k + j
             step_gc = gc[row]
             route, kind = route_distances(
                 net,
-                self.table,
+                routes,
                 a=edge_flat[a_slot],
                 oa=offset_flat[a_slot],
                 b=edge_flat[b_slot],
@@ -187,14 +199,31 @@ class MapMatcher:
                 params=p,
                 loops=self.loops,
             )
-            transition_flat[lo * kk + flat] = transition_logp(
+            transition_flat[row * kk + ij] = transition_logp(
                 route, kind, step_gc, dt[row], p, scale=scale[row]
             )
+
+        for lo, hi in zip(np.r_[0, bounds].tolist(), np.r_[bounds, q].tolist(), strict=True):
+            score(slice(lo, hi), self.table)
+        # GNSS gaps whose route may be longer than the table's bound: routed by bounded Dijkstra
+        # and scored again through the table with those routes as its fallback.
+        routes = self.table
+        gaps = gap_steps(restart, raw_gap, gc, dt, params=p, delta=self.table.delta)
+        if len(gaps):
+            extra = gap_routes(
+                self.graph,
+                origins=[net.edge_to[e[e >= 0]] for e in cand.edge[prev[gaps]]],
+                targets=[net.edge_from[e[e >= 0]] for e in cand.edge[gaps]],
+                limits=longest_route(gc[gaps], dt[gaps], p),
+            )
+            routes = self.table.with_fallback(extra)
+            if extra is not None:
+                score(gaps, routes)
         emission = emission_logp(cand.distance, p.sigma_z)
         decoded = viterbi(emission, transition, restart, kept_offsets)
         return assemble(
             net=net,
-            table=self.table,
+            table=routes,
             loops=self.loops,
             params=p,
             cand=cand,

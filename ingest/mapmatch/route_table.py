@@ -5,6 +5,10 @@ edge of that route, precomputed once per network with bounded multi-source Dijks
 kept in an open-addressing hash table, so route distances for all candidate pairs of many traces
 are one vectorised lookup. Routes are rebuilt backwards edge by edge from ``last_edge``.
 
+A table may carry a ``fallback`` table of the same network, asked for the pairs it does not hold
+(:meth:`RouteTable.with_fallback`): the few routes :mod:`.gap_routes` computes across GNSS gaps
+longer than ``delta``, without touching the big table.
+
     >>> table = RouteTable.build(net, delta=3000.0)                       # doctest: +SKIP
     >>> dist, last = table.lookup(np.array([0, 1]), np.array([5, 9]))     # doctest: +SKIP
 """
@@ -45,6 +49,42 @@ def shortest_edge_between(net: RoadNetwork) -> tuple[Int, Int]:
     return key[order][first], order[first]
 
 
+@dataclass(frozen=True)
+class NodeGraph:
+    """The network as a node-to-node sparse matrix for SciPy's Dijkstra: the shortest edge
+    between each pair of joined nodes (``pair_key`` = ``from * N + to``, sorted; ``pair_edge``)."""
+
+    n_nodes: int
+    matrix: scipy.sparse.csr_matrix
+    pair_key: Int
+    pair_edge: Int
+
+    @classmethod
+    def of(cls, net: RoadNetwork) -> NodeGraph:
+        n = net.n_nodes
+        pair_key, pair_edge = shortest_edge_between(net)
+        src, dst = np.divmod(pair_key, max(n, 1))
+        weight = np.maximum(net.edge_length[pair_edge], 1e-3)  # a zero would read as "no edge"
+        off_diagonal = src != dst
+        matrix = scipy.sparse.csr_matrix(
+            (weight[off_diagonal], (src[off_diagonal], dst[off_diagonal])), shape=(n, n)
+        )
+        return cls(n_nodes=n, matrix=matrix, pair_key=pair_key, pair_edge=pair_edge)
+
+    def last_edge(self, via: Int, node: Int) -> Int:
+        """The edge a shortest route takes from node ``via`` to the next node ``node``."""
+        edge: Int = self.pair_edge[np.searchsorted(self.pair_key, via * self.n_nodes + node)]
+        return edge
+
+    def dijkstra(self, sources: Int, limit: float) -> tuple[Float, npt.NDArray[np.int32]]:
+        """Route metres (``inf`` beyond ``limit``) and predecessor node (-9999 where none) from
+        each of ``sources`` to every node: dense (len(sources), N) arrays."""
+        d, pred = scipy.sparse.csgraph.dijkstra(
+            self.matrix, directed=True, indices=sources, limit=limit, return_predecessors=True
+        )
+        return d, pred
+
+
 @dataclass
 class RouteTable:
     """Hash table of (origin node, destination node) → (route metres, last edge)."""
@@ -55,50 +95,61 @@ class RouteTable:
     keys: Int  # -1 where empty
     dist: npt.NDArray[np.float32]
     last_edge: npt.NDArray[np.int32]
+    #: Asked for the pairs this table does not hold (same network); not saved with it.
+    fallback: RouteTable | None = None
 
     @classmethod
     def build(cls, net: RoadNetwork, delta: float, chunk_cells: int = 20_000_000) -> RouteTable:
         """Bounded Dijkstra from every node; memory per step is ``chunk_cells`` dense cells."""
         n = net.n_nodes
-        pair_key, pair_edge = shortest_edge_between(net)
-        src, dst = np.divmod(pair_key, max(n, 1))
-        weight = np.maximum(net.edge_length[pair_edge], 1e-3)  # a zero would read as "no edge"
-        off_diagonal = src != dst
-        graph = scipy.sparse.csr_matrix(
-            (weight[off_diagonal], (src[off_diagonal], dst[off_diagonal])), shape=(n, n)
-        )
+        graph = NodeGraph.of(net)
         keys: list[Int] = []
         dists: list[npt.NDArray[np.float32]] = []
         lasts: list[npt.NDArray[np.int32]] = []
         step = max(1, chunk_cells // max(n, 1))
         for lo in range(0, n, step):
             sources = np.arange(lo, min(n, lo + step))
-            d, pred = scipy.sparse.csgraph.dijkstra(
-                graph, directed=True, indices=sources, limit=delta, return_predecessors=True
-            )
+            d, pred = graph.dijkstra(sources, delta)
             row, col = np.nonzero(np.isfinite(d))
             origin = sources[row]
             reached = col != origin
             row, col, origin = row[reached], col[reached], origin[reached]
             via = pred[row, col].astype(np.int64)
-            edge_key = via * n + col
             keys.append(origin * n + col)
             dists.append(d[row, col].astype(np.float32))
-            lasts.append(pair_edge[np.searchsorted(pair_key, edge_key)].astype(np.int32))
+            lasts.append(graph.last_edge(via, col).astype(np.int32))
         flat_key = np.concatenate(keys) if keys else np.zeros(0, np.int64)
         flat_dist = np.concatenate(dists) if dists else np.zeros(0, np.float32)
         flat_last = np.concatenate(lasts) if lasts else np.zeros(0, np.int32)
-        bits = max(4, int(np.ceil(np.log2(max(2 * len(flat_key), 16)))))
+        return cls.from_entries(n, delta, flat_key, flat_dist, flat_last)
+
+    @classmethod
+    def from_entries(
+        cls,
+        n_nodes: int,
+        delta: float,
+        key: Int,
+        dist: npt.NDArray[np.float32],
+        last: npt.NDArray[np.int32],
+    ) -> RouteTable:
+        """A table of the given distinct ``origin * n_nodes + destination`` keys."""
+        bits = max(4, int(np.ceil(np.log2(max(2 * len(key), 16)))))
         table = cls(
-            n_nodes=n,
+            n_nodes=n_nodes,
             delta=float(delta),
             bits=bits,
             keys=np.full(1 << bits, -1, dtype=np.int64),
             dist=np.zeros(1 << bits, dtype=np.float32),
             last_edge=np.full(1 << bits, -1, dtype=np.int32),
         )
-        table._insert(flat_key, flat_dist, flat_last)
+        table._insert(key, dist, last)
         return table
+
+    def with_fallback(self, fallback: RouteTable | None) -> RouteTable:
+        """This table (its arrays shared, not copied) asking ``fallback`` for the pairs it lacks."""
+        if fallback is None:
+            return self
+        return RouteTable(self.n_nodes, self.delta, self.bits, self.keys, self.dist, self.last_edge, fallback)
 
     def _insert(self, key: Int, dist: npt.NDArray[np.float32], last: npt.NDArray[np.int32]) -> None:
         mask = (1 << self.bits) - 1
@@ -137,6 +188,10 @@ class RouteTable:
             going = ~hit & (found_key != -1)
             pending = pending[going]
             slot = (slot[going] + 1) & mask
+        if self.fallback is not None:
+            miss = np.flatnonzero(np.isinf(dist))
+            if len(miss):
+                dist[miss] = self.fallback.lookup_distance(*np.divmod(key[miss], self.n_nodes))
         return dist
 
     def lookup(self, origin: Int, destination: Int) -> tuple[Float, Int]:
@@ -160,6 +215,12 @@ class RouteTable:
             going = ~hit & (found_key != -1)
             pending = pending[going]
             slot = (slot[going] + 1) & mask
+        if self.fallback is not None:
+            miss = np.flatnonzero(np.isinf(flat_dist))
+            if len(miss):
+                flat_dist[miss], flat_last[miss] = self.fallback.lookup(
+                    *np.divmod(flat_key[miss], self.n_nodes)
+                )
         return dist, last
 
     def route_edges(self, net: RoadNetwork, origin: Int, destination: Int) -> tuple[Int, Int]:

@@ -124,6 +124,24 @@ def route_distances(
     return best, kind
 
 
+def route_limit(gc: Float, dt: Float, params: MatchParams) -> Float:
+    """The longest route a step takes at full price: ``max_speed × dt`` (plus the search radius
+    for noise) and ``max_detour_ratio`` × the great-circle step (plus twice the radius)."""
+    limit: Float = np.minimum(
+        params.max_speed_mps * np.maximum(dt, 0.0) + params.search_radius,
+        params.max_detour_ratio * gc + 2.0 * params.search_radius,
+    )
+    return limit
+
+
+def longest_route(gc: Float, dt: Float, params: MatchParams) -> Float:
+    """The longest route a step may take at all: :func:`route_limit`, or up to
+    ``breakage_distance`` as a last resort (:func:`transition_logp`); anything longer is
+    impossible."""
+    out: Float = np.maximum(route_limit(gc, dt, params), params.breakage_distance)
+    return out
+
+
 def transition_logp(
     route: Float,
     kind: npt.NDArray[np.int8],
@@ -143,10 +161,7 @@ def transition_logp(
     ``backward_penalty`` × its length, so a van that really drives the other way is soon better
     explained by the opposite direction.
     """
-    limit = np.minimum(
-        params.max_speed_mps * np.maximum(dt, 0.0) + params.search_radius,
-        params.max_detour_ratio * gc + 2.0 * params.search_radius,
-    )
+    limit = route_limit(gc, dt, params)
     penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
     penalty = np.where(kind == UTURN, params.uturn_cost, penalty)
     cost = np.abs(route - gc) + penalty
