@@ -16,23 +16,26 @@ subset next to them.
     FACTEUR_BENCH_TRACES=5 python -m bench mapmatch     # a quicker run
     FACTEUR_BENCH_SLOW_TRACES=0 python -m bench mapmatch  # without the slow peers (default: 3 traces,
                                                          # leuvenmapmatching needs ~20 s per 1 Hz round)
+    FACTEUR_BENCH_NETWORKS=synthetic python -m bench mapmatch  # only these networks (comma-separated)
 
-Last run (2026-11-23 11:16-11:19 UTC, 20 rounds per set, FACTEUR_BENCH_SLOW_TRACES=0; CPU time
-of this process on a shared 2-core machine, load average 1.3-1.7). fastmm gets facteur's 20
+Last run (2026-11-23 12:52-12:55 UTC, 20 rounds per set, FACTEUR_BENCH_SLOW_TRACES=0; CPU time
+of this process on a shared 2-core machine, load average 0.5-1.9). fastmm gets facteur's 20
 candidate slots and a grid of gps_error 1-8 σ × reverse_tolerance 5-30 σ (metres; the earlier
 grid stopped at 1.5 σ and 5 σ with 8 candidates, where fastmm looped at every standstill:
 18-64 % mismatch). Route mismatch facteur vs tuned fastmm, and facteur's speed ÷ fastmm's:
-Helsinki σ5 1 Hz 1.35 vs 1.95 % (×3.55), σ10 1 Hz 3.89 vs 6.85 % (×2.77), 10 s 3.99 vs
-2.83 % (×0.95), 30 s 7.25 vs 6.48 % (×1.10); Monaco σ5 1 Hz 0.63 vs 2.42 % (×2.29), σ10 1 Hz
-1.56 vs 3.79 % (×3.74), 10 s 1.25 vs 1.43 % (×1.32), 30 s 1.64 vs 2.29 % (×2.00); synthetic
-0.88 vs 0.82 % (×24, fastmm untuned there at the setting that won most real sets). fastmm's
-mismatch is lower on Helsinki 10 s and 30 s and on the synthetic grid. 100 % of fixes matched
-everywhere, no split at 1 Hz on the real networks (3 on the synthetic grid, both matchers: GNSS
-losses of 1.6-2.4 km, beyond its 1 km route table). The slow peers (previous run, 10:44-10:52,
-first 3 rounds): leuvenmapmatching and mappymatch at 170-2,500 fixes/s (×0.003-0.05 of
-facteur); leuvenmapmatching beat facteur's mismatch once (Monaco 10 s subset, 1.14 vs 1.31 %,
-99.6 % matched) and matched only 4-78 % of the fixes on the σ10 1 Hz and 30 s sets;
-mappymatch's mismatch is 17-66 %.
+Helsinki σ5 1 Hz 1.35 vs 1.95 % (×2.08), σ10 1 Hz 3.89 vs 6.85 % (×2.61), 10 s 2.86 vs
+2.83 % (×1.20), 30 s 6.36 vs 6.48 % (×1.02); Monaco σ5 1 Hz 0.63 vs 2.42 % (×2.40), σ10 1 Hz
+1.56 vs 3.79 % (×3.33), 10 s 1.21 vs 1.43 % (×1.94), 30 s 2.01 vs 2.29 % (×1.91); synthetic
+0.51 vs 0.82 % (×24, fastmm untuned there at the setting that won most real sets). fastmm's
+mismatch is lower on Helsinki 10 s only (by 0.03 points). 100 % of fixes matched everywhere,
+no split at 1 Hz on the real networks; on the synthetic grid 1 split (fastmm 3): its GNSS
+losses of up to 1.6 km and 3.5 min are longer than its 1 km route table and are re-routed
+(:mod:`ingest.mapmatch.gap_routes`; before: 0.88 % and 3 splits), one of 7 min reappears
+2.4 km away in a straight line, beyond the 2 km breakage distance, and starts a new chain.
+The slow peers (previous run, 10:44-10:52, first 3 rounds): leuvenmapmatching and mappymatch at
+170-2,500 fixes/s (×0.003-0.05 of facteur); leuvenmapmatching beat facteur's mismatch once (Monaco
+10 s subset, 1.14 vs 1.31 %, 99.6 % matched) and matched only 4-78 % of the fixes on the σ10 1 Hz
+and 30 s sets; mappymatch's mismatch is 17-66 %.
 """
 
 from __future__ import annotations
@@ -68,17 +71,31 @@ class TraceSet:
         return f"{self.network} σ{self.sigma:.0f} {rate}"
 
 
-def _sets(n: int) -> list[TraceSet]:
+NETWORKS = ("helsinki", "monaco", "synthetic")
+
+
+def _sets(n: int, networks: Sequence[str] = NETWORKS) -> list[TraceSet]:
     out = []
     for network in ("helsinki", "monaco"):
-        out += [
-            TraceSet(network, 5.0, 1.0, n, 6),
-            TraceSet(network, 10.0, 1.0, n, 6),
-            TraceSet(network, 10.0, 10.0, n, 6),
-            TraceSet(network, 10.0, 30.0, n, 6),
-        ]
-    out.append(TraceSet("synthetic", 10.0, 1.0, n, 3))
+        if network in networks:
+            out += [
+                TraceSet(network, 5.0, 1.0, n, 6),
+                TraceSet(network, 10.0, 1.0, n, 6),
+                TraceSet(network, 10.0, 10.0, n, 6),
+                TraceSet(network, 10.0, 30.0, n, 6),
+            ]
+    if "synthetic" in networks:
+        out.append(TraceSet("synthetic", 10.0, 1.0, n, 3))
     return out
+
+
+def _selected_networks() -> tuple[str, ...]:
+    """``FACTEUR_BENCH_NETWORKS``: comma-separated networks to run (default: all of them)."""
+    chosen = tuple(x.strip() for x in os.environ.get("FACTEUR_BENCH_NETWORKS", "").split(",") if x.strip())
+    unknown = sorted(set(chosen) - set(NETWORKS))
+    if unknown:
+        raise SystemExit(f"FACTEUR_BENCH_NETWORKS: unknown network(s) {unknown}; known: {list(NETWORKS)}")
+    return chosen or NETWORKS
 
 
 @contextlib.contextmanager
@@ -191,6 +208,7 @@ def main() -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
     n = int(os.environ.get("FACTEUR_BENCH_TRACES", "20"))
     n_slow = int(os.environ.get("FACTEUR_BENCH_SLOW_TRACES", "3"))
+    selected = _selected_networks()
     loaders = {"helsinki": helsinki_pbf, "monaco": monaco_pbf, "synthetic": synthetic_grid_pbf}
     networks: dict[str, RoadNetwork] = {}
     print(
@@ -198,7 +216,7 @@ def main() -> int:
         f"{'splits':>6} {'mismatch%':>9} {'added%':>6} {'omit%':>6}  (ratios: peer / facteur)"
     )
     verdicts: list[str] = []
-    for ts in _sets(n):
+    for ts in _sets(n, selected):
         if ts.network not in networks:
             start = time.process_time()
             networks[ts.network] = load_network(loaders[ts.network]())
