@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ingest.mapmatch import MapMatcher, MatchParams, MatchResult, Trace
@@ -128,3 +128,35 @@ def test_traces_must_be_in_time_order() -> None:
 
 def test_standstill_kind_is_exported() -> None:
     assert STANDSTILL == 3
+
+
+@pytest.fixture(scope="module")
+def small_table_matcher(matcher: MapMatcher) -> MapMatcher:
+    """The same network with a 300 m route table: a minute without fixes outruns it."""
+    return MapMatcher(matcher.net, MatchParams(sigma_z=5.0, route_table_delta=300.0))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), lost_s=st.integers(40, 90))
+def test_gnss_losses_longer_than_the_route_table_are_rerouted(
+    matcher: MapMatcher, small_table_matcher: MapMatcher, seed: int, lost_s: int
+) -> None:
+    """A loss of 40-90 s a third of the way into a 1.5 km drive is re-routed (one chain, the gap
+    marked) and decodes the fixes as the 3 km table does. (The paths may still differ where a
+    loop round a block back onto the opposite direction is longer than the small table: loops
+    come from the table, gap or not.)"""
+    net = small_table_matcher.net
+    trace, _ = random_drive(net, seed, length_m=1500.0)
+    k = len(trace.t) // 3
+    assume(k + lost_s + 10 < len(trace.t))  # not a drive cut short by a dead end
+    keep = np.r_[0:k, k + lost_s : len(trace.t)]
+    gapped = Trace(t=trace.t[keep], xy=trace.xy[keep])
+    assert np.hypot(*(gapped.xy[k] - gapped.xy[k - 1])) < small_table_matcher.params.breakage_distance
+    result = small_table_matcher.match(gapped)
+    check_invariants(net, result)
+    assert result.matched.all()
+    assert np.flatnonzero(result.after_gap).tolist() == [k]
+    assert result.chain_start.sum() == 1, "a loss within the breakage distance is re-routed"
+    unbounded = matcher.match(gapped)
+    assert np.array_equal(result.edge, unbounded.edge)
+    np.testing.assert_allclose(result.offset, unbounded.offset)
