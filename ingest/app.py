@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway_tokens = {}
     app.state.readings_writer = write_readings
     errors.install(app)
-    chunks.count_responses(app)
+    app.add_middleware(chunks.CountResponses)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(chunks.router)

@@ -8,10 +8,11 @@ this module does nothing.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
-from psycopg import AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor
 
 from ingest.filters.rules import Table
 
@@ -30,40 +31,48 @@ ON CONFLICT (device_id, hour) DO UPDATE SET
     peak_max = greatest(track_hourly.peak_max, excluded.peak_max)
 """
 
-#: Per database (connection info): does the service maintain the rollup itself?
-_MAINTAINED: dict[str, bool] = {}
+#: Per connection (each is bound to one database): does the service maintain the rollup itself?
+#: Keyed by the connection object: ``info.dsn`` rebuilds a string at every call.
+_MAINTAINED: weakref.WeakKeyDictionary[AsyncConnection[Any], bool] = weakref.WeakKeyDictionary()
 
 
 async def _maintained(cur: AsyncCursor[Any]) -> bool:
-    key = cur.connection.info.dsn
-    if key not in _MAINTAINED:
+    conn = cur.connection
+    known = _MAINTAINED.get(conn)
+    if known is None:
         await cur.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('track_hourly')")
         row = await cur.fetchone()
-        _MAINTAINED[key] = row is not None and row[0] == "r"
-    return _MAINTAINED[key]
+        known = _MAINTAINED[conn] = row is not None and row[0] == "r"
+    return known
 
 
 def hourly(track: Table) -> dict[str, Any]:
-    """Per-hour sums of ``track`` rows (all dated): arrays for the upsert."""
-    hour = np.floor(track["utc"] / 3600.0) * 3600.0
-    hours, index = np.unique(hour, return_inverse=True)
-    n = len(hours)
+    """Per-hour sums of ``track`` rows (all dated): arrays for the upsert.
+
+    Rows are grouped by hour with ``reduceat`` over runs of equal hours (a van's track arrives in
+    time order, so usually without sorting): no ``np.unique`` sort and no ``np.maximum.at``.
+    """
+    hour = np.floor(track["utc"] / 3600.0)
+    if len(hour) > 1 and (hour[1:] < hour[:-1]).any():
+        order = np.argsort(hour, kind="stable")
+        hour, track = hour[order], track[order]
+    starts = np.flatnonzero(np.r_[True, hour[1:] != hour[:-1]])
+    rms, norm = track["rms"].astype(np.float64), track["norm"].astype(np.float64)
+    peak = np.nan_to_num(track["peak"].astype(np.float64), nan=-np.inf)
 
     def total(values: Any) -> Any:
-        return np.bincount(index, weights=values, minlength=n)
+        return np.add.reduceat(values, starts)
 
-    rms, norm = track["rms"].astype(np.float64), track["norm"].astype(np.float64)
-    peak = np.full(n, -np.inf)
-    np.maximum.at(peak, index, np.nan_to_num(track["peak"].astype(np.float64), nan=-np.inf))
+    peak_max = np.maximum.reduceat(peak, starts)
     return {
-        "hours": hours,
-        "readings": np.bincount(index, minlength=n),
-        "fixes": np.bincount(index, weights=track["fix"].astype(np.float64), minlength=n).astype(np.int64),
+        "hours": hour[starts] * 3600.0,
+        "readings": np.diff(np.r_[starts, len(hour)]),
+        "fixes": total(track["fix"].astype(np.int64)),
         "rms_sum": total(np.nan_to_num(rms)),
-        "rms_n": total(np.isfinite(rms).astype(np.float64)).astype(np.int64),
+        "rms_n": total(np.isfinite(rms).astype(np.int64)),
         "norm_sum": total(np.nan_to_num(norm)),
-        "norm_n": total(np.isfinite(norm).astype(np.float64)).astype(np.int64),
-        "peak_max": np.where(np.isfinite(peak), peak, np.nan),
+        "norm_n": total(np.isfinite(norm).astype(np.int64)),
+        "peak_max": np.where(np.isfinite(peak_max), peak_max, np.nan),
     }
 
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from ingest.backpressure import SaturatedError, WriteLimiter
+from ingest.chunks import rollup
 from ingest.chunks.batch import BatchError, join_batch, split_batch
 from ingest.chunks.pgcopy import Column, copy_body
 from ingest.filters.pipeline import apply_filters
@@ -118,3 +119,47 @@ def test_batch_framing_errors(body: bytes, reason: str) -> None:
         split_batch(body)
     assert exc.value.reason == reason
     assert split_batch(join_batch([b"a", b"bc"])) == [b"a", b"bc"]
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["time_order", "shuffled"])
+def test_hourly_rollup_sums_each_hour(shuffled: bool) -> None:
+    """The per-hour sums added to ``track_hourly`` match a row-by-row tally, whatever the row order."""
+    rng = np.random.default_rng(7)
+    n = 500
+    track = np.zeros(n, TRACK_DTYPE)
+    track["utc"] = 1_700_000_000.0 + np.cumsum(rng.integers(0, 120, n))
+    track["fix"] = rng.random(n) < 0.7
+    for name in ("rms", "norm", "peak"):
+        values = rng.random(n).astype(np.float32)
+        values[rng.random(n) < 0.3] = np.nan
+        track[name] = values
+    track["peak"][track["utc"] < track["utc"][0] + 3600] = np.nan  # an hour without any peak
+    if shuffled:
+        rng.shuffle(track)
+    expected: dict[float, list[float]] = {}
+    for row in track:
+        acc = expected.setdefault(float(np.floor(row["utc"] / 3600) * 3600), [0, 0, 0.0, 0, 0.0, 0, -np.inf])
+        acc[0] += 1
+        acc[1] += int(row["fix"])
+        for i, name in ((2, "rms"), (4, "norm")):
+            if np.isfinite(row[name]):
+                acc[i] += float(row[name])
+                acc[i + 1] += 1
+        if np.isfinite(row["peak"]):
+            acc[6] = max(acc[6], float(row["peak"]))
+    h = rollup.hourly(track)
+    assert h["hours"].tolist() == sorted(expected)
+    for i, hour in enumerate(h["hours"].tolist()):
+        readings, fixes, rms_sum, rms_n, norm_sum, norm_n, peak = expected[hour]
+        assert (h["readings"][i], h["fixes"][i], h["rms_n"][i], h["norm_n"][i]) == (
+            readings,
+            fixes,
+            rms_n,
+            norm_n,
+        )
+        assert h["rms_sum"][i] == pytest.approx(rms_sum) and h["norm_sum"][i] == pytest.approx(norm_sum)
+        if np.isinf(peak):
+            assert np.isnan(h["peak_max"][i])
+        else:
+            assert h["peak_max"][i] == pytest.approx(peak)
+    assert np.isnan(h["peak_max"][0])
