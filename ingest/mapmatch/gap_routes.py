@@ -5,7 +5,8 @@ for consecutive fixes of a moving van. A van that loses the sky for a minute or 
 covered yard) may drive further than that and still reappear within ``breakage_distance`` of
 where it was last seen: the table has no route for that step, and the trace would split.
 
-Such a step is a *gap step*: the fix comes more than ``gap_seconds`` after the one before it, the
+Such a step is a *gap step*: the fix comes more than ``gap_seconds`` after the one before it, and
+more than ``SAMPLING_GAP_FACTOR`` of the trace's sampling intervals (a fix or more missing), the
 trace is not broken there (within ``breakage_distance`` and ``max_gap_seconds``), and the longest
 route the transition model accepts for it (:func:`.transition.longest_route`: ``max_speed × dt``
 and ``max_detour_ratio`` × the straight step at full price, ``breakage_distance`` as a last
@@ -18,11 +19,16 @@ of routes edge by edge see one table, and the big one is never copied.
 
 Only the entries on the routes to the wanted targets are kept (each route with its prefixes, so
 it is rebuilt backwards from ``last_edge`` like any other), not the whole Dijkstra ball. Gaps are
-rare (a few per round): steps that are not gap steps never come here.
+rare (a few per round): steps that are not gap steps never come here. The sampling rule keeps it
+so for sparse traces: every step of a trace sampled every 30 s is longer than ``gap_seconds``,
+and routing each by Dijkstra cost 24 times the whole match on the 209k-edge synthetic grid with
+a 1 km table (0.6 ms per step, mostly SciPy filling its dense per-source arrays). Regular steps
+are the table's job: its ``delta`` should cover the route limit at the sampling interval (the
+3 km default does up to about 60 s).
 
-    >>> rows = gap_steps(restart, raw_gap, gc, dt, params=params, delta=table.delta)  # doctest: +SKIP
-    >>> extra = gap_routes(graph, origins, targets, longest_route(gc, dt, params)[rows])  # doctest: +SKIP
-    >>> routes = table.with_fallback(extra)                                         # doctest: +SKIP
+    >>> rows = gap_steps(restart, raw_dt, interval, gc, dt, params=p, delta=table.delta)  # doctest: +SKIP
+    >>> extra = gap_routes(graph, origins, targets, longest_route(gc, dt, p)[rows])  # doctest: +SKIP
+    >>> routes = table.with_fallback(extra)                                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -41,13 +47,27 @@ Int = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
 
 
+#: A time step is a gap only if it is also longer than this many sampling intervals of its trace.
+SAMPLING_GAP_FACTOR = 2.0
+
+
 def gap_steps(
-    restart: Bool, raw_gap: Bool, gc: Float, dt: Float, *, params: MatchParams, delta: float
+    restart: Bool,
+    raw_dt: Float,
+    interval: Float,
+    gc: Float,
+    dt: Float,
+    *,
+    params: MatchParams,
+    delta: float,
 ) -> Int:
     """Rows (decoded fixes) whose step from the previous decoded fix crosses a GNSS gap
-    (``raw_gap``: more than ``gap_seconds`` after the fix before it) without breaking the trace,
-    and may take a route longer than the table's ``delta``."""
-    out: Int = np.flatnonzero(~restart & raw_gap & (longest_route(gc, dt, params) > delta))
+    (``raw_dt``, the time since the fix before it, over ``gap_seconds`` and over
+    ``SAMPLING_GAP_FACTOR`` × the trace's sampling ``interval``) without breaking the trace, and
+    may take a route longer than the table's ``delta``. Arrays are per row; ``gc`` and ``dt``
+    are the step from the previous decoded fix."""
+    gap = (raw_dt > params.gap_seconds) & (raw_dt > SAMPLING_GAP_FACTOR * interval)
+    out: Int = np.flatnonzero(~restart & gap & (longest_route(gc, dt, params) > delta))
     return out
 
 

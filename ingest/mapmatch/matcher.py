@@ -159,7 +159,7 @@ class MapMatcher:
         gc = np.hypot(*(xy[kept] - xy[kept[prev]]).T) if q else np.zeros(0)
         dt = t[kept] - t[kept[prev]] if q else np.zeros(0)
         restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
-        raw_gap = t[kept] - t[np.maximum(kept - 1, 0)] > p.gap_seconds if q else np.zeros(0, np.bool_)
+        raw_dt = t[kept] - t[np.maximum(kept - 1, 0)] if q else np.zeros(0)
         k = cand.edge.shape[1]
         transition = np.full((q, k, k), -np.inf, dtype=np.float32)
         # Only pairs of real candidates are scored (most of the K × K slots are empty). Flat
@@ -208,7 +208,7 @@ class MapMatcher:
         # GNSS gaps whose route may be longer than the table's bound: routed by bounded Dijkstra
         # and scored again through the table with those routes as its fallback.
         routes = self.table
-        gaps = gap_steps(restart, raw_gap, gc, dt, params=p, delta=self.table.delta)
+        gaps = gap_steps(restart, raw_dt, interval[kept_trace], gc, dt, params=p, delta=self.table.delta)
         if len(gaps):
             extra = gap_routes(
                 self.graph,

@@ -70,12 +70,18 @@ def test_gap_routes_arguments() -> None:
 
 def test_gap_steps_are_unbroken_gaps_whose_route_may_outrun_the_table() -> None:
     p = MatchParams(sigma_z=5.0, breakage_distance=2000.0)
-    restart = np.array([True, False, False, False, True])
-    raw_gap = np.array([False, True, False, True, True])
-    gc = np.array([0.0, 1500.0, 1500.0, 100.0, 3000.0])
-    dt = np.array([0.0, 120.0, 120.0, 20.0, 120.0])
-    # Row 1: a 2-minute gap; row 2 no gap; row 3 a gap whose longest route (the 2000 m last
-    # resort) fits a 2000 m table but not a 1000 m one; rows 0 and 4 break the trace.
-    assert gap_steps(restart, raw_gap, gc, dt, params=p, delta=1000.0).tolist() == [1, 3]
-    assert gap_steps(restart, raw_gap, gc, dt, params=p, delta=2000.0).tolist() == [1]
-    assert gap_steps(restart, raw_gap, gc, dt, params=p, delta=1e6).tolist() == []
+    restart = np.array([True, False, False, False, True, False])
+    raw_dt = np.array([0.0, 120.0, 1.0, 20.0, 120.0, 40.0])
+    interval = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 30.0])
+    gc = np.array([0.0, 1500.0, 1500.0, 100.0, 3000.0, 1000.0])
+    dt = np.array([0.0, 120.0, 120.0, 20.0, 120.0, 40.0])
+    # Row 1: a 2-minute gap; row 2 no gap (a thinned standstill before it); row 3 a gap whose
+    # longest route (the 2000 m last resort) fits a 2000 m table but not a 1000 m one; rows 0
+    # and 4 break the trace; row 5 is 40 s after a fix of a trace sampled every 30 s (no fix
+    # missing: no gap).
+    assert gap_steps(restart, raw_dt, interval, gc, dt, params=p, delta=1000.0).tolist() == [1, 3]
+    assert gap_steps(restart, raw_dt, interval, gc, dt, params=p, delta=2000.0).tolist() == [1]
+    assert gap_steps(restart, raw_dt, interval, gc, dt, params=p, delta=1e6).tolist() == []
+    sparse_gap = raw_dt.copy()
+    sparse_gap[5] = 61.0
+    assert gap_steps(restart, sparse_gap, interval, gc, dt, params=p, delta=1000.0).tolist() == [1, 3, 5]
