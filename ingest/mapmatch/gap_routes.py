@@ -6,16 +6,17 @@ covered yard) may drive further than that and still reappear within ``breakage_d
 where it was last seen: the table has no route for that step, and the trace would split.
 
 Such a step is a *gap step*: the fix comes more than ``gap_seconds`` after the one before it, and
-more than ``SAMPLING_GAP_FACTOR`` of the trace's sampling intervals (a fix or more missing), the
+more than ``SAMPLING_GAP_FACTOR`` × the trace's sampling interval (a fix or more missing), the
 trace is not broken there (within ``breakage_distance`` and ``max_gap_seconds``), and the longest
 route the transition model accepts for it (:func:`.transition.longest_route`: ``max_speed × dt``
-and ``max_detour_ratio`` × the straight step at full price, ``breakage_distance`` as a last
-resort) is longer than the table's ``delta``. For each gap step, a Dijkstra from the end nodes of
-the previous fix's candidates, bounded by that longest route (the same bound the model applies,
-so the step is scored as if the table had no bound), reaches the start nodes of the next fix's
-candidates. The routes found are kept in a small table of their own that the big one falls back
-to (:meth:`.route_table.RouteTable.with_fallback`): scoring, the path assembly and the rebuilding
-of routes edge by edge see one table, and the big one is never copied.
+and ``max_detour_ratio`` × the straight step at full price, ``breakage_distance`` as a last resort)
+is longer than the table's ``delta``. For each gap step, a Dijkstra from the end nodes of the
+previous fix's candidates, bounded by that longest route (the same bound the model applies, so the
+step is scored as if the table had no bound; only a loop round a block back onto the opposite
+direction still comes from the table, :mod:`.loops`), reaches the start nodes of the next fix's
+candidates. The routes found are kept in a small table of their own that the big one falls back to
+(:meth:`.route_table.RouteTable.with_fallback`): scoring, the path assembly and the rebuilding of
+routes edge by edge see one table, and the big one is never copied.
 
 Only the entries on the routes to the wanted targets are kept (each route with its prefixes, so
 it is rebuilt backwards from ``last_edge`` like any other), not the whole Dijkstra ball. Gaps are
