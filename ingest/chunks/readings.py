@@ -280,7 +280,7 @@ async def _process(
             continue
         keep, reasons = apply_filters(kind, table, now)
         quarantined += [(kind, str(reasons[i]), table[i]) for i in np.nonzero(~keep)[0]]
-        good = table[keep]
+        good = table if keep.all() else table[keep]  # a boolean mask copies every row
         if not len(good):
             continue
         if kind == "health":
