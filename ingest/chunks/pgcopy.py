@@ -103,12 +103,16 @@ def copy_body(columns: list[Column]) -> bytearray:
     offset = len(HEADER)
     for p, rows, dtype, count in layouts:
         out = np.frombuffer(body, dtype, count, offset)
-        out["n"] = len(columns)
-        for j, (values, wire, _) in enumerate(prepared):
-            if (p >> j) & 1:
-                out[f"l{j}"] = -1
-            else:
-                out[f"l{j}"] = wire.itemsize
+        # The field count and the lengths are the same in every row of the group: one template
+        # row, copied as plain bytes over the group (one pass), then the values column by column.
+        template = np.zeros(1, dtype)
+        template["n"] = len(columns)
+        for j, (_, wire, _) in enumerate(prepared):
+            template[f"l{j}"] = -1 if (p >> j) & 1 else wire.itemsize
+        rows_u8 = np.frombuffer(body, np.uint8, count * dtype.itemsize, offset).reshape(count, dtype.itemsize)
+        rows_u8[:] = template.view(np.uint8)
+        for j, (values, _, _) in enumerate(prepared):
+            if not (p >> j) & 1:
                 out[f"v{j}"] = values if rows is None else values[rows]
         offset += count * dtype.itemsize
     body[offset:] = TRAILER
