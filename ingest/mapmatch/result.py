@@ -134,9 +134,10 @@ def build_paths(
         top = out_edge[-1]
         a = edges[i - 1]
         if k == STANDSTILL:
-            if top == a and len(out_edge) - floor == 1 and to[b] == frm[a]:
+            if top == a and len(out_edge) - floor == 1 and frm[a] in (to[b], frm[b]):
                 # The chain started on ``a`` just past the junction and the van stands on the
-                # edge before it: that is where the chain starts.
+                # edge before it, or on a sibling branch: that is where the chain starts (else
+                # the path would keep ``a`` and jump from its end to ``b``).
                 out_fix[-1] = i
                 out_edge[-1] = b
                 continue

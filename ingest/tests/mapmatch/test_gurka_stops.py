@@ -110,6 +110,28 @@ def test_a_delivery_stop_at_a_junction_adds_no_route(tmp_path: Path) -> None:
     assert len(result.path_edges) == len(set(result.path_edges.tolist())) == len(east), "no edge twice"
 
 
+ONE_WAY_BEHIND = """
+    Z-------0A--1---2---3---C
+"""
+ONE_WAY_BEHIND_WAYS = {
+    "AZ": {"highway": "residential", "name": "West", "oneway": "yes"},
+    "AC": {"highway": "residential", "name": "East"},
+}
+
+
+def test_a_trace_starting_on_a_branch_it_leaves_by_its_sibling_starts_on_the_sibling(
+    tmp_path: Path,
+) -> None:
+    # The first fix lies a metre behind A, where only the one-way West (out of A) runs: it
+    # decodes there, and the van then drives East from A, the same junction (a standstill step
+    # onto a sibling branch). The path starts on East; West then East would be no drivable
+    # path (Monaco seeds 184 and 249 of the property test).
+    drawn = draw(ONE_WAY_BEHIND, ONE_WAY_BEHIND_WAYS, tmp_path)
+    result = match(drawn, drive_through(drawn, "0123", speed=9.0), sigma_z=5.0)
+    assert path_names(drawn, result) == ["East"]
+    assert len(result.path_edges) == 1 and result.chain_start.sum() == 1
+
+
 def test_averaged_positions_stay_within_each_trace() -> None:
     t = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0])
     xy = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [100.0, 0.0], [102.0, 0.0], [110.0, 0.0]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from ingest.mapmatch import MapMatcher, MatchParams, MatchResult, Trace
@@ -72,6 +72,8 @@ def check_invariants(net: RoadNetwork, result: MatchResult) -> None:
 
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
+@example(seed=184)  # starts a metre behind a junction, on a one-way leaving it (was disconnected)
+@example(seed=249)  # likewise, onto a sibling branch of the junction
 def test_random_drives_are_matched_fully_and_consistently(matcher: MapMatcher, seed: int) -> None:
     net = matcher.net
     trace, truth = random_drive(net, seed)
