@@ -5,6 +5,8 @@ between candidate ``(a, oa)`` of one fix and ``(b, ob)`` of the next is the chea
 
 - ``ALONG``: the same edge, moving forward: ``ob − oa``;
 - ``VIA``: to the end of ``a``, the shortest route to the start of ``b`` (route table), into ``b``;
+  a table route that starts back along ``rev(a)`` or ends along ``rev(b)`` turns straight round
+  in a junction and pays ``uturn_cost`` like a ``UTURN`` step (:func:`turn_round_costs`);
 - ``UTURN``: ``b`` is the opposite direction of ``a``, turning mid-street (``|oa − (len − ob)|``)
   or at the junction ending ``a``; the step pays ``uturn_cost`` on top (not at a dead end,
   where turning is the only way on);
@@ -36,6 +38,9 @@ Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]
 
 IMPOSSIBLE, ALONG, VIA, UTURN, STANDSTILL, LOOP = -1, 0, 1, 2, 3, 4
+
+#: Relative tolerance when comparing route lengths (the table stores float32 metres).
+_EPS = 1e-3
 
 
 def route_distances(
@@ -142,6 +147,56 @@ def longest_route(gc: Float, dt: Float, params: MatchParams) -> Float:
     return out
 
 
+def turn_round_costs(
+    net: RoadNetwork,
+    table: RouteTable,
+    *,
+    a: Int,
+    oa: Float,
+    b: Int,
+    ob: Float,
+    route: Float,
+    kind: npt.NDArray[np.int8],
+    params: MatchParams,
+) -> Float:
+    """U-turn price of ``VIA`` routes that turn straight round at the junction ending ``a``.
+
+    The route table's shortest route from ``to(a)`` may start with ``rev(a)``: back the way the
+    van came, a U-turn that a ``UTURN`` step pays ``uturn_cost`` for. Unpriced, a fix pulled
+    towards a side street by the receiver's slowly varying bias makes an out-and-back spur into
+    it (the next fix's route turns round at its end for free). Such routes are those whose length
+    is ``len(rev a)`` plus the route from ``from(a)``; dead ends (one way out) turn for free.
+    """
+    out = np.zeros(route.shape)
+    flat_kind, flat_route = kind.ravel(), route.ravel()
+    a, oa, b, ob = a.ravel(), oa.ravel(), b.ravel(), ob.ravel()
+    via = np.flatnonzero(flat_kind == VIA)
+    if not len(via):
+        return out
+    a, oa, b, ob = a[via], oa[via], b[via], ob[via]
+    between = flat_route[via] - (net.edge_length[a] - oa) - ob
+    out_degree = np.diff(net.out_offsets)
+    cost = np.zeros(len(via))
+    # Starts with rev(a): the route is len(rev a) plus the route from from(a) (so at least
+    # len(rev a) long; only those are looked up).
+    ra, ta, fa, fb = net.reverse_edge[a], net.edge_to[a], net.edge_from[a], net.edge_from[b]
+    rl = net.edge_length[np.maximum(ra, 0)]
+    v = np.flatnonzero((ra >= 0) & (between >= rl - _EPS) & (out_degree[ta] > 1))
+    from_a = np.zeros(len(v))
+    other = fa[v] != fb[v]
+    from_a[other] = table.lookup_distance(fa[v][other], fb[v][other])
+    cost[v[np.abs(rl[v] + from_a - between[v]) <= _EPS * np.maximum(between[v], 1.0)]] = params.uturn_cost
+    # Ends with rev(b): past from(b) to to(b), then back along rev(b) to turn onto b.
+    rb = net.reverse_edge[b]
+    w = np.flatnonzero(
+        (rb >= 0) & (ta != fb) & (between >= net.edge_length[np.maximum(rb, 0)] - _EPS) & (out_degree[fb] > 1)
+    )
+    last = table.lookup(ta[w], fb[w])[1]
+    cost[w[last == rb[w]]] = params.uturn_cost
+    out.ravel()[via] = cost
+    return out
+
+
 def transition_logp(
     route: Float,
     kind: npt.NDArray[np.int8],
@@ -150,6 +205,7 @@ def transition_logp(
     params: MatchParams,
     *,
     scale: Float | None = None,
+    extra: Float | None = None,
 ) -> Float:
     """Log transition probability of each route distance (``-inf`` where impossible).
 
@@ -164,7 +220,7 @@ def transition_logp(
     limit = route_limit(gc, dt, params)
     penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
     penalty = np.where(kind == UTURN, params.uturn_cost, penalty)
-    cost = np.abs(route - gc) + penalty
+    cost = np.abs(route - gc) + penalty + (0.0 if extra is None else extra)
     logp = -cost / (params.transition_scale if scale is None else scale)
     # Beyond the limits a route is still better than splitting the trace: allowed (up to the
     # breakage distance) at a price that makes it the last resort.
