@@ -29,7 +29,7 @@ from ingest.mapmatch.params import MatchParams
 from ingest.mapmatch.result import MatchResult, assemble
 from ingest.mapmatch.route_table import NodeGraph, RouteTable, cached_route_table
 from ingest.mapmatch.standstill import thin_standstill
-from ingest.mapmatch.transition import longest_route, route_distances, transition_logp, turn_round_costs
+from ingest.mapmatch.transition import longest_route, route_distances, transition_logp
 from ingest.mapmatch.viterbi import viterbi
 from ingest.roadnet import RoadNetwork
 
@@ -199,19 +199,8 @@ class MapMatcher:
                 params=p,
                 loops=self.loops,
             )
-            turn = turn_round_costs(
-                net,
-                routes,
-                a=edge_flat[a_slot],
-                oa=offset_flat[a_slot],
-                b=edge_flat[b_slot],
-                ob=offset_flat[b_slot],
-                route=route,
-                kind=kind,
-                params=p,
-            )
             transition_flat[row * kk + ij] = transition_logp(
-                route, kind, step_gc, dt[row], p, scale=scale[row], extra=turn
+                route, kind, step_gc, dt[row], p, scale=scale[row]
             )
 
         for lo, hi in zip(np.r_[0, bounds].tolist(), np.r_[bounds, q].tolist(), strict=True):

@@ -26,7 +26,8 @@ parameter                  default    meaning
 ``relaxed_penalty``        50.0       log-probability price of such a last-resort route (instead of a split)
 ``backward_tolerance``     0 → 6 σ    moving back along the road by up to this is noise, not a detour
 ``backward_penalty``       1.0        a backward step costs this × its length on top (per beta)
-``uturn_penalty``          0 → 10 σ   added cost (m) of a U-turn mid-street or at a junction (not a dead end)
+``uturn_penalty``          0 → 10 σ   added cost (m) of a U-turn mid-street or at a junction (not a dead end),
+                                      also where a table route turns round in one
 ``speed_tolerance``        1.5        implied speeds up to this × the speed limit keep full confidence
 ``speed_window_s``         10.0 s     implied speed is the mean over this window (1 Hz steps are noisy)
 ``route_table_delta``      3000.0 m   upper bound of the precomputed origin–destination table (FMM)

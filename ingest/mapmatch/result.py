@@ -24,7 +24,7 @@ import numpy.typing as npt
 from ingest.mapmatch.candidate_search import Candidates
 from ingest.mapmatch.params import MatchParams
 from ingest.mapmatch.route_table import RouteTable
-from ingest.mapmatch.transition import LOOP, STANDSTILL, VIA, route_distances
+from ingest.mapmatch.transition import LOOP, STANDSTILL, VIA, VIA_UTURN, route_distances
 from ingest.mapmatch.viterbi import ViterbiPath
 from ingest.roadnet import RoadNetwork
 
@@ -184,7 +184,7 @@ def build_paths(
                     out_edge.append(b)
                 continue
             top = a
-        if k in (VIA, LOOP) and routes[i] >= 0:
+        if k in (VIA, LOOP, VIA_UTURN) and routes[i] >= 0:
             r = routes[i]
             for e in via_list[bounds[r] : bounds[r + 1]]:
                 out_fix.append(i)
@@ -241,7 +241,7 @@ def assemble(
         net, table, a=edge[prev], oa=offset[prev], b=edge, ob=offset, gc=gc, params=params, loops=loops
     )
     frozen = (kind == STANDSTILL) & ~start
-    via = np.flatnonzero(~start & ((kind == VIA) | (kind == LOOP)))
+    via = np.flatnonzero(~start & ((kind == VIA) | (kind == LOOP) | (kind == VIA_UTURN)))
     junction = net.edge_to[edge[via - 1]]
     # A loop leaves the junction by its first edge and routes from that edge's end back to it.
     is_loop = kind[via] == LOOP

@@ -5,8 +5,11 @@ between candidate ``(a, oa)`` of one fix and ``(b, ob)`` of the next is the chea
 
 - ``ALONG``: the same edge, moving forward: ``ob − oa``;
 - ``VIA``: to the end of ``a``, the shortest route to the start of ``b`` (route table), into ``b``;
-  a table route that starts back along ``rev(a)`` or ends along ``rev(b)`` turns straight round
-  in a junction and pays ``uturn_cost`` like a ``UTURN`` step (:func:`turn_round_costs`);
+- ``VIA_UTURN``: a ``VIA`` route that turns straight round in a junction, as the table's shortest
+  route may: it starts back along ``rev(a)`` or ends along ``rev(b)`` (past the start of ``b`` and
+  back). It pays ``uturn_cost`` like a ``UTURN`` step (not at a dead end). Free, it let a fix
+  pulled towards a side street by the receiver's slowly varying bias make an out-and-back spur:
+  up the side street, round in the junction at its end, and back;
 - ``UTURN``: ``b`` is the opposite direction of ``a``, turning mid-street (``|oa − (len − ob)|``)
   or at the junction ending ``a``; the step pays ``uturn_cost`` on top (not at a dead end,
   where turning is the only way on);
@@ -37,7 +40,7 @@ from ingest.roadnet import RoadNetwork
 Float = npt.NDArray[np.float64]
 Int = npt.NDArray[np.int64]
 
-IMPOSSIBLE, ALONG, VIA, UTURN, STANDSTILL, LOOP = -1, 0, 1, 2, 3, 4
+IMPOSSIBLE, ALONG, VIA, UTURN, STANDSTILL, LOOP, VIA_UTURN = -1, 0, 1, 2, 3, 4, 5
 
 #: Relative tolerance when comparing route lengths (the table stores float32 metres).
 _EPS = 1e-3
@@ -76,10 +79,13 @@ def route_distances(
     # straight from an edge onto the next.
     between = np.zeros(len(a))
     need = np.flatnonzero(~along & (ta != fb))
-    between[need] = table.lookup_distance(ta[need], fb[need])
+    between[need], last = table.lookup(ta[need], fb[need])
     best = np.where(along, ob - oa, (la - oa) + between + ob)
     kind = np.where(along, ALONG, VIA).astype(np.int8)
     extra = np.zeros(len(a))
+    turning = _turns_round(net, table, need=need, a=a0, b=b0, fa=fa, ta=ta, fb=fb, between=between, last=last)
+    kind[turning] = VIA_UTURN
+    extra[turning] = params.uturn_cost
 
     # U-turns onto the opposite direction: at the junction ending ``a`` (free only at a dead
     # end, where it is the way on) or mid-street.
@@ -129,6 +135,54 @@ def route_distances(
     return best, kind
 
 
+def _within(x: Float, y: Float, p: Int, q: Int, r: Float) -> npt.NDArray[np.bool_]:
+    """Whether nodes ``p`` and ``q`` are at most ``r`` metres apart in a straight line."""
+    dx, dy = x[p] - x[q], y[p] - y[q]
+    out: npt.NDArray[np.bool_] = dx * dx + dy * dy <= r * r
+    return out
+
+
+def _turns_round(
+    net: RoadNetwork,
+    table: RouteTable,
+    *,
+    need: Int,
+    a: Int,
+    b: Int,
+    fa: Int,
+    ta: Int,
+    fb: Int,
+    between: Float,
+    last: Int,
+) -> npt.NDArray[np.bool_]:
+    """Which of the table routes ``to(a) → from(b)`` (rows ``need``: ``between`` metres, and the
+    ``last`` edge of each) start along ``rev(a)`` or end along ``rev(b)``, turning straight round
+    in a junction that is not a dead end.
+
+    A route starts along ``rev(a)`` when its length is ``len(rev a)`` plus the route from
+    ``from(a)`` (looked up only where the straight line from ``from(a)`` to ``from(b)`` leaves
+    room for it).
+    """
+    out_degree = np.diff(net.out_offsets)
+    end = need[(last == net.reverse_edge[b[need]]) & (last >= 0)]
+    end = end[out_degree[fb[end]] > 1]
+    la = net.edge_length[a]  # as long as rev(a)
+    slack = between + _EPS * np.maximum(between, 1.0)
+    routed = np.zeros(len(a), dtype=np.bool_)
+    routed[need] = True
+    v = np.flatnonzero(routed & (slack >= la) & np.isfinite(between))
+    x, y = net.node_xy[:, 0].copy(), net.node_xy[:, 1].copy()  # 1-D gathers are far cheaper
+    v = v[_within(x, y, fa[v], fb[v], slack[v] - la[v])]
+    v = v[(net.reverse_edge[a[v]] >= 0) & (out_degree[ta[v]] > 1)]
+    from_a = np.zeros(len(v))
+    other = fa[v] != fb[v]
+    from_a[other] = table.lookup_distance(fa[v][other], fb[v][other])
+    routed[:] = False
+    routed[v[np.abs(la[v] + from_a - between[v]) <= _EPS * np.maximum(between[v], 1.0)]] = True
+    routed[end] = True
+    return routed
+
+
 def route_limit(gc: Float, dt: Float, params: MatchParams) -> Float:
     """The longest route a step takes at full price: ``max_speed × dt`` (plus the search radius
     for noise) and ``max_detour_ratio`` × the great-circle step (plus twice the radius)."""
@@ -147,56 +201,6 @@ def longest_route(gc: Float, dt: Float, params: MatchParams) -> Float:
     return out
 
 
-def turn_round_costs(
-    net: RoadNetwork,
-    table: RouteTable,
-    *,
-    a: Int,
-    oa: Float,
-    b: Int,
-    ob: Float,
-    route: Float,
-    kind: npt.NDArray[np.int8],
-    params: MatchParams,
-) -> Float:
-    """U-turn price of ``VIA`` routes that turn straight round at the junction ending ``a``.
-
-    The route table's shortest route from ``to(a)`` may start with ``rev(a)``: back the way the
-    van came, a U-turn that a ``UTURN`` step pays ``uturn_cost`` for. Unpriced, a fix pulled
-    towards a side street by the receiver's slowly varying bias makes an out-and-back spur into
-    it (the next fix's route turns round at its end for free). Such routes are those whose length
-    is ``len(rev a)`` plus the route from ``from(a)``; dead ends (one way out) turn for free.
-    """
-    out = np.zeros(route.shape)
-    flat_kind, flat_route = kind.ravel(), route.ravel()
-    a, oa, b, ob = a.ravel(), oa.ravel(), b.ravel(), ob.ravel()
-    via = np.flatnonzero(flat_kind == VIA)
-    if not len(via):
-        return out
-    a, oa, b, ob = a[via], oa[via], b[via], ob[via]
-    between = flat_route[via] - (net.edge_length[a] - oa) - ob
-    out_degree = np.diff(net.out_offsets)
-    cost = np.zeros(len(via))
-    # Starts with rev(a): the route is len(rev a) plus the route from from(a) (so at least
-    # len(rev a) long; only those are looked up).
-    ra, ta, fa, fb = net.reverse_edge[a], net.edge_to[a], net.edge_from[a], net.edge_from[b]
-    rl = net.edge_length[np.maximum(ra, 0)]
-    v = np.flatnonzero((ra >= 0) & (between >= rl - _EPS) & (out_degree[ta] > 1))
-    from_a = np.zeros(len(v))
-    other = fa[v] != fb[v]
-    from_a[other] = table.lookup_distance(fa[v][other], fb[v][other])
-    cost[v[np.abs(rl[v] + from_a - between[v]) <= _EPS * np.maximum(between[v], 1.0)]] = params.uturn_cost
-    # Ends with rev(b): past from(b) to to(b), then back along rev(b) to turn onto b.
-    rb = net.reverse_edge[b]
-    w = np.flatnonzero(
-        (rb >= 0) & (ta != fb) & (between >= net.edge_length[np.maximum(rb, 0)] - _EPS) & (out_degree[fb] > 1)
-    )
-    last = table.lookup(ta[w], fb[w])[1]
-    cost[w[last == rb[w]]] = params.uturn_cost
-    out.ravel()[via] = cost
-    return out
-
-
 def transition_logp(
     route: Float,
     kind: npt.NDArray[np.int8],
@@ -205,7 +209,6 @@ def transition_logp(
     params: MatchParams,
     *,
     scale: Float | None = None,
-    extra: Float | None = None,
 ) -> Float:
     """Log transition probability of each route distance (``-inf`` where impossible).
 
@@ -219,8 +222,8 @@ def transition_logp(
     """
     limit = route_limit(gc, dt, params)
     penalty = np.where(kind == STANDSTILL, params.backward_penalty * route, 0.0)
-    penalty = np.where(kind == UTURN, params.uturn_cost, penalty)
-    cost = np.abs(route - gc) + penalty + (0.0 if extra is None else extra)
+    penalty = np.where((kind == UTURN) | (kind == VIA_UTURN), params.uturn_cost, penalty)
+    cost = np.abs(route - gc) + penalty
     logp = -cost / (params.transition_scale if scale is None else scale)
     # Beyond the limits a route is still better than splitting the trace: allowed (up to the
     # breakage distance) at a price that makes it the last resort.
