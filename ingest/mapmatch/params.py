@@ -9,7 +9,8 @@ parameter                  default    meaning
                                       every 30 s: 60 m; 0: off)
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
 ``standstill_window_s``    10.0 s     ... positions averaged over this window for that test while standing
-``standstill_steps``       2.0        ... or over this × the trace's median time step if longer (sparse)
+``standstill_steps``       3.0        ... or over this × the trace's median time step if longer (sparse: the
+                                      standing test then compares averages three fixes apart)
 ``moving_window_s``        3.0 s      ... and over this one while moving (0: raw fixes)
 ``max_travel``             0 → 4 σ    a moving fix is decoded anyway once the averaged positions travelled
                                       this far since the last decoded fix (hairpins, dead-end stubs)
@@ -56,7 +57,7 @@ class MatchParams:
     beta_speed: float = 2.0
     interpolation_distance: float = 0.0
     standstill_window_s: float = 10.0
-    standstill_steps: float = 2.0
+    standstill_steps: float = 3.0
     moving_window_s: float = 3.0
     max_travel: float = 0.0
     search_radius: float = 50.0
