@@ -92,6 +92,8 @@ def build_paths(
     via_edge: Int,
     loops: tuple[Float, Int] | None = None,
     uturn_cost: float = 0.0,
+    offset: Float | None = None,
+    jitter_tolerance: float = np.inf,
 ) -> tuple[Int, Int]:
     """The traversed edges, as (decoded fix, edge) rows in order, from the decoded steps.
 
@@ -100,6 +102,11 @@ def build_paths(
     so jitter at a junction leaves neither a detour nor a dangling edge in the path. A van that
     comes back along the edge on top of the stack after such a step turned round at its end: by
     the shortest loop (:mod:`.loops`) where that is cheaper than a U-turn, as a transition would.
+    A retraction never undoes more than ``jitter_tolerance`` metres of driving past the edge it
+    goes back to (the decoded ``offset`` reached on the top edge plus the edges between): fixes
+    scatter that far; a van seen further on drove there (into a dead end and out, or along a
+    long edge round a block). A step that leaves from the end of the edge on top is pushed even
+    where it closes a loop back to that edge's start.
     """
     out_fix: list[int] = []
     out_edge: list[int] = []
@@ -113,16 +120,30 @@ def build_paths(
     via_list = via_edge.tolist()
     rev = net.reverse_edge.tolist()
     out_degree = np.diff(net.out_offsets).tolist()
+    length = net.edge_length.tolist()
     floor = 0  # the stack index where the current chain starts; never retract below it
 
-    def retract_to(target: int) -> bool:
-        """Pop the stack back to ``target`` if it is among the chain's last few edges."""
+    def retract_to(target: int, now: int) -> bool:
+        """Pop the stack back to ``target`` if it is among the chain's last few edges and the van
+        did not drive more than ``jitter_tolerance`` past it."""
+        driven = reached_on_top(now)
         for depth in range(2, min(_RETRACT_DEPTH, len(out_edge) - floor) + 1):
             if out_edge[-depth] == target:
+                if driven > jitter_tolerance:
+                    return False
                 del out_edge[-depth + 1 :]
                 del out_fix[-depth + 1 :]
                 return True
+            driven += length[out_edge[-depth]]
         return False
+
+    def reached_on_top(now: int) -> float:
+        """The furthest decoded offset on the stack's top edge since it was pushed."""
+        if offset is None:
+            return 0.0
+        lo = out_fix[-1]
+        on_top = edge[lo:now] == out_edge[-1]
+        return float(offset[lo:now][on_top].max()) if on_top.any() else 0.0
 
     for i, b in enumerate(edges):
         if starts[i]:
@@ -141,7 +162,7 @@ def build_paths(
                 out_fix[-1] = i
                 out_edge[-1] = b
                 continue
-            if b == top or retract_to(b) or top != a:
+            if b == top or retract_to(b, i) or top != a:
                 continue
             if frm[b] == frm[a] and len(out_edge) - floor >= 2:
                 # A sibling branch of the junction: the van took ``b``, not ``a``.
@@ -153,9 +174,9 @@ def build_paths(
         if top not in (a, b):
             # The stack is not where the decoded step starts (a standstill step left it ahead or
             # beside): go back to ``b`` or ``a`` if the path just passed them, else route on.
-            if retract_to(b):
+            if retract_to(b, i):
                 continue
-            if not retract_to(a):
+            if not retract_to(a, i):
                 if b == rev[top] and to[top] == frm[b]:
                     # Back along the edge the path is on: turned round (or looped) at its end.
                     if loops is not None and loops[1][top] >= 0:
@@ -169,7 +190,7 @@ def build_paths(
                     out_fix.append(i)
                     out_edge.append(b)
                     continue
-                if to[b] == frm[top] or to[b] == to[top]:
+                if to[top] != frm[b] and (to[b] == frm[top] or to[b] == to[top]):
                     continue  # ``b`` leads into the junction the path already reached
                 if len(out_edge) - floor >= 2 and frm[b] == frm[top] and to[out_edge[-2]] == frm[b]:
                     out_edge[-1] = b
@@ -268,6 +289,8 @@ def assemble(
         via_edge=via_edge,
         loops=loops,
         uturn_cost=params.uturn_cost,
+        offset=offset,
+        jitter_tolerance=params.jitter_tolerance,
     )
     chain_id = np.cumsum(start) - 1
     # Reported positions: a frozen fix keeps the last position its chain moved to.

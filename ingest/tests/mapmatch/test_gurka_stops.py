@@ -132,6 +132,36 @@ def test_a_trace_starting_on_a_branch_it_leaves_by_its_sibling_starts_on_the_sib
     assert len(result.path_edges) == 1 and result.chain_start.sum() == 1
 
 
+LOOP_WITH_SIDE = """
+    A5-----------------9B1----C
+    0                   |
+    |                   2
+    4                   |
+    D---------3---------E
+"""
+LOOP_WITH_SIDE_WAYS = {
+    "AB": {"highway": "residential", "name": "North", "oneway": "yes"},
+    "BEDA": {"highway": "residential", "name": "Back", "oneway": "yes"},
+    "CB": {"highway": "residential", "name": "Side", "oneway": "yes"},
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_stop_at_the_end_of_a_long_edge_does_not_undo_it(tmp_path: Path, seed: int) -> None:
+    # Round the one-way block from 0: North (200 m), a few seconds at B with the fixes on Side
+    # (a standstill step onto its end), then Back to the start. Jitter never reaches 200 m, so
+    # the step back onto the chain's first edge is not a retraction to it: the whole loop stays
+    # (was ["Back"]: North and the way back undone; Monaco seed 3932037241 of the property test).
+    drawn = draw(LOOP_WITH_SIDE, LOOP_WITH_SIDE_WAYS, tmp_path)
+    go = drive_through(drawn, "059", speed=9.0, sigma=2.0, seed=seed)
+    stand = drawn.xy("1") + np.random.default_rng(seed).normal(0.0, 2.0, (4, 2))
+    back = drive_through(drawn, "12340", speed=9.0, sigma=2.0, seed=seed + 1)
+    t = np.concatenate([go.t, go.t[-1] + 2 + np.arange(4), go.t[-1] + 6 + (back.t - back.t[0])])
+    result = match(drawn, Trace(t=t, xy=np.concatenate([go.xy, stand, back.xy])), sigma_z=5.0)
+    assert path_names(drawn, result) == ["Back", "North", "Back"]
+    assert result.chain_start.sum() == 1
+
+
 def test_averaged_positions_stay_within_each_trace() -> None:
     t = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0])
     xy = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [100.0, 0.0], [102.0, 0.0], [110.0, 0.0]])

@@ -74,6 +74,9 @@ def check_invariants(net: RoadNetwork, result: MatchResult) -> None:
 @given(seed=st.integers(0, 2**32 - 1))
 @example(seed=184)  # starts a metre behind a junction, on a one-way leaving it (was disconnected)
 @example(seed=249)  # likewise, onto a sibling branch of the junction
+@example(seed=1889132367)  # into a dead end and out, then a standstill step back (was undone)
+@example(seed=1889695151)  # round a loop back to its junction after a standstill step (was dropped)
+@example(seed=3932037241)  # 740 m along an edge, then a standstill step at its end (was undone)
 def test_random_drives_are_matched_fully_and_consistently(matcher: MapMatcher, seed: int) -> None:
     net = matcher.net
     trace, truth = random_drive(net, seed)
