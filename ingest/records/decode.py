@@ -122,111 +122,158 @@ def _u8(raw: Array, unit: float) -> Array:
     return out
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.track_heads: list[tuple[int, int, int, int, int, int, int, int]] = []  # seq, boot, n, t0, ...
-        self.track_entries: list[bytes] = []
-        self.fixed: dict[int, list[tuple[int, int, bytes]]] = {k: [] for k in _FIXED}
-        self.health: list[tuple[int, int, tuple[int, ...], tuple[int, ...]]] = []
-        self.boots: list[tuple[int, int, int, float, int, int, str]] = []
-        self.errors: list[DecodeError] = []
-        self.records = 0
-
-    def block(self, b: Block) -> None:
-        p = b.payload
-        pos = 0
-        while pos < len(p):
-            kind = p[pos]
-            try:
-                pos = self._record(b, p, pos, kind)
-            except _SkippedKindError as skip:  # a length-prefixed kind this decoder does not know: counted
-                self.errors.append(DecodeError(b.seq, pos, "skipped_kind", skip.end - pos))
-                pos = skip.end
-                continue
-            except (struct.error, ValueError) as exc:
-                reason = str(exc) if isinstance(exc, ValueError) else "short_record"
-                self.errors.append(DecodeError(b.seq, pos, reason, len(p) - pos))
-                return
-            self.records += 1
-
-    def _record(self, b: Block, p: bytes, pos: int, kind: int) -> int:
-        if kind == K_TRACK:
-            _, n, t0, hdop, peak, lat0, lon0 = TRACK_HEADER.unpack_from(p, pos)
-            end = pos + TRACK_HEADER.size + n * TRACK_ENTRY
-            if n == 0 or n > 64:
-                raise ValueError("bad_track_count")
-            if end > len(p):
-                raise ValueError("short_record")
-            self.track_heads.append((b.seq, b.boot_id, n, t0, hdop, peak, lat0, lon0))
-            self.track_entries.append(p[pos + TRACK_HEADER.size : end])
-            return int(end)
-        if kind == K_HEALTH:
-            head = HEALTH_HEAD.unpack_from(p, pos)
-            n = head[-1]
-            end = pos + HEALTH_HEAD.size + 2 * n
-            if n > 32:
-                raise ValueError("bad_health_count")
-            if end > len(p):
-                raise ValueError("short_record")
-            counters = struct.unpack_from(f"<{n}H", p, pos + HEALTH_HEAD.size)
-            self.health.append((b.seq, b.boot_id, head[1:-1], counters))
-            return int(end)
-        if kind in _FIXED:
-            size = _FIXED[kind][1].size
-            if pos + size > len(p):
-                raise ValueError("short_record")
-            self.fixed[kind].append((b.seq, b.boot_id, p[pos : pos + size]))
-            return pos + size
-        if kind >= K_LENGTH_PREFIXED:
-            return self._length_prefixed(b, p, pos, kind)
-        raise ValueError("unknown_kind")
-
-    def _length_prefixed(self, b: Block, p: bytes, pos: int, kind: int) -> int:
-        if pos + 2 > len(p):
-            raise ValueError("short_record")
-        end = pos + 2 + p[pos + 1]
-        if end > len(p):
-            raise ValueError("short_record")
-        if kind != K_BOOT:
-            raise _SkippedKindError(end)
-        if end - pos < BOOT_HEAD.size:
-            raise ValueError("short_record")
-        _, _, ticks, boot_count, cause, n = BOOT_HEAD.unpack_from(p, pos)
-        start = pos + BOOT_HEAD.size
-        raw = p[start : start + n]
-        if n > VERSION_MAX or start + n != end:
-            raise ValueError("bad_boot_length")
-        if not all(0x20 <= c <= 0x7E for c in raw):
-            raise ValueError("bad_firmware_version")
-        self.boots.append((b.seq, b.boot_id, ticks, np.nan, boot_count, cause, raw.decode("ascii")))
-        return end
+#: Reasons a record ends the decoding of its block, by code (0 = decoded, 1 = skipped and decoding goes on).
+_REASONS = (
+    "", "skipped_kind", "short_record", "bad_track_count", "bad_health_count", "unknown_kind",
+    "bad_boot_length", "bad_firmware_version",
+)  # fmt: skip
+_OK, _SKIPPED, _SHORT, _BAD_TRACK, _BAD_HEALTH, _UNKNOWN, _BAD_BOOT_LENGTH, _BAD_VERSION = range(8)
+_PAD = 32  # zero bytes after the last payload, so a head read past it stays inside the buffer
+#: Byte length of each fixed-size kind's record (0 = not a fixed kind).
+_FIXED_SIZE = np.zeros(256, np.int64)
+for _kind, (_, _fmt) in _FIXED.items():
+    _FIXED_SIZE[_kind] = _fmt.size
 
 
-class _SkippedKindError(Exception):
-    """A well-formed record of a length-prefixed kind this decoder does not know; decoding goes on."""
+@dataclass(slots=True)
+class _Walk:
+    """Where every record of a decode is: global offsets into the joined payloads, sorted."""
 
-    def __init__(self, end: int) -> None:
-        super().__init__(end)
-        self.end = end
+    buf: Array  # every payload back to back (u8), plus _PAD zero bytes
+    seq: Array  # per block
+    boot: Array
+    at: dict[int, Array] = field(default_factory=dict)  # kind -> offsets of its decoded records
+    block_of: dict[int, Array] = field(default_factory=dict)  # kind -> block index of each
+    health: list[tuple[int, int, int, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    boots: list[tuple[int, tuple[int, int, int, float, int, int, str]]] = field(default_factory=list)
+    errors: list[tuple[int, DecodeError]] = field(default_factory=list)  # (offset, error)
+    records: int = 0
 
 
-def _fixed_rows(rows: list[tuple[int, int, bytes]], fmt: struct.Struct) -> tuple[Array, Array, Array]:
-    """seq, boot_id and the raw fields as one int64 matrix (one row per record)."""
-    if not rows:
-        return (
-            np.zeros(0, np.uint32),
-            np.zeros(0, np.uint16),
-            np.zeros((0, len(fmt.unpack(bytes(fmt.size)))), np.int64),
-        )
-    seq = np.fromiter((r[0] for r in rows), np.uint32, len(rows))
-    boot = np.fromiter((r[1] for r in rows), np.uint16, len(rows))
-    # One structured view over the concatenated records: no per-record unpacking.
-    names = [f"f{i}" for i in range(len(fmt.unpack(bytes(fmt.size))))]
+def _walk(blocks: list[Block]) -> _Walk:
+    """Find every record of every block, all blocks at once: one NumPy step per record *rank*.
+
+    Step k looks at the k-th record of every block still being decoded, checks it like the
+    FORMAT.md rules say (the same checks, in the same order, as a record-by-record reader), and
+    moves each block on by its record's size. Only HEALTH and BOOT records (rare) are read in
+    Python. Every offset is global, into the payloads joined in block order, so sorting by offset
+    gives block order, then record order.
+    """
+    payloads = [b.payload for b in blocks]
+    sizes = np.fromiter(map(len, payloads), np.int64, len(payloads))
+    w = _Walk(
+        buf=np.frombuffer(b"".join(payloads) + bytes(_PAD), np.uint8),
+        seq=np.fromiter((b.seq for b in blocks), np.uint32, len(blocks)),
+        boot=np.fromiter((b.boot_id for b in blocks), np.uint16, len(blocks)),
+    )
+    ends = np.cumsum(sizes)
+    pos = ends - sizes
+    found: dict[int, list[tuple[Array, Array]]] = {}
+    live = np.nonzero(sizes > 0)[0]
+    buf = w.buf
+    while live.size:
+        p, e = pos[live], ends[live]
+        kind = buf[p].astype(np.int64)
+        count = buf[p + 1].astype(np.int64)  # TRACK n, or a length-prefixed kind's len
+        size = _FIXED_SIZE[kind]
+        code = np.where(size > 0, np.where(p + size > e, _SHORT, _OK), _UNKNOWN)
+        track = kind == K_TRACK
+        if track.any():
+            t_size = TRACK_HEADER.size + TRACK_ENTRY * count
+            t_code = np.where(
+                p + TRACK_HEADER.size > e,
+                _SHORT,
+                np.where((count == 0) | (count > 64), _BAD_TRACK, np.where(p + t_size > e, _SHORT, _OK)),
+            )
+            size = np.where(track, t_size, size)
+            code = np.where(track, t_code, code)
+        health = kind == K_HEALTH
+        if health.any():
+            k = buf[p + HEALTH_HEAD.size - 1].astype(np.int64)
+            h_size = HEALTH_HEAD.size + 2 * k
+            h_code = np.where(
+                p + HEALTH_HEAD.size > e,
+                _SHORT,
+                np.where(k > 32, _BAD_HEALTH, np.where(p + h_size > e, _SHORT, _OK)),
+            )
+            size = np.where(health, h_size, size)
+            code = np.where(health, h_code, code)
+        prefixed = kind >= K_LENGTH_PREFIXED
+        if prefixed.any():
+            l_size = 2 + count
+            l_code = np.where((p + 2 > e) | (p + l_size > e), _SHORT, np.where(kind == K_BOOT, _OK, _SKIPPED))
+            size = np.where(prefixed, l_size, size)
+            code = np.where(prefixed, l_code, code)
+        for i in np.nonzero(((kind == K_BOOT) | health) & (code == _OK))[0]:  # read in Python
+            code[i] = _read_rare(w, int(live[i]), int(p[i]), int(e[i]), int(kind[i]))
+        ok = code == _OK
+        for kd in np.unique(kind[ok & ~health & (kind != K_BOOT)]).tolist():
+            mine = ok & (kind == kd)
+            found.setdefault(kd, []).append((p[mine], live[mine]))
+        w.records += int(ok.sum())
+        for i in np.nonzero(~ok)[0]:
+            b, at, c = int(live[i]), int(p[i]), int(code[i])
+            skipped = int(size[i]) if c == _SKIPPED else int(e[i] - at)
+            w.errors.append(
+                (at, DecodeError(int(w.seq[b]), at - int(ends[b] - sizes[b]), _REASONS[c], skipped))
+            )
+        go_on = ok | (code == _SKIPPED)
+        pos[live] = np.where(go_on, p + size, e)
+        live = live[go_on & (pos[live] < e)]
+    for kd, parts in found.items():
+        offsets = np.concatenate([a for a, _ in parts])
+        order = np.argsort(offsets, kind="stable")
+        w.at[kd] = offsets[order]
+        w.block_of[kd] = np.concatenate([b for _, b in parts])[order]
+    w.errors.sort(key=lambda x: x[0])
+    w.health.sort(key=lambda x: x[0])
+    w.boots.sort(key=lambda x: x[0])
+    return w
+
+
+def _read_rare(w: _Walk, b: int, at: int, end: int, kind: int) -> int:
+    """Read one HEALTH or BOOT record (sizes already checked); its code (_OK, or why not)."""
+    raw = w.buf[at:end].tobytes()
+    seq, boot = int(w.seq[b]), int(w.boot[b])
+    if kind == K_HEALTH:
+        head = HEALTH_HEAD.unpack_from(raw, 0)
+        counters = struct.unpack_from(f"<{head[-1]}H", raw, HEALTH_HEAD.size)
+        w.health.append((at, seq, boot, head[1:-1], counters))
+        return _OK
+    if 2 + raw[1] < BOOT_HEAD.size:
+        return _SHORT
+    _, size, ticks, boot_count, cause, n = BOOT_HEAD.unpack_from(raw, 0)
+    version = raw[BOOT_HEAD.size : BOOT_HEAD.size + n]
+    if n > VERSION_MAX or BOOT_HEAD.size + n != 2 + size:
+        return _BAD_BOOT_LENGTH
+    if not all(0x20 <= c <= 0x7E for c in version):
+        return _BAD_VERSION
+    w.boots.append((at, (seq, boot, ticks, np.nan, boot_count, cause, version.decode("ascii"))))
+    return _OK
+
+
+def _codes(fmt: struct.Struct) -> np.dtype[Any]:
+    """The structured dtype of a little-endian ``struct`` format (one field per item)."""
     codes = {"B": "u1", "b": "i1", "H": "<u2", "h": "<i2", "I": "<u4", "i": "<i4"}
-    dt = np.dtype({"names": names, "formats": [codes[c] for c in fmt.format.lstrip("<")]})
-    raw = np.frombuffer(b"".join(r[2] for r in rows), dt)
-    fields = np.stack([raw[n].astype(np.int64) for n in names], axis=1)
-    return seq, boot, fields
+    items = fmt.format.lstrip("<")
+    return np.dtype({"names": [f"f{i}" for i in range(len(items))], "formats": [codes[c] for c in items]})
+
+
+def _gather(w: _Walk, at: Array, fmt: struct.Struct) -> Array:
+    """The records of layout ``fmt`` starting at offsets ``at``, as one structured array."""
+    rows = w.buf[at[:, None] + np.arange(fmt.size)]
+    return rows.view(_codes(fmt))[:, 0]
+
+
+def _fixed_rows(w: _Walk, kind: int) -> tuple[Array, Array, Array]:
+    """seq, boot_id and the raw fields as one int64 matrix (one row per record of ``kind``)."""
+    fmt = _FIXED[kind][1]
+    at = w.at.get(kind, np.zeros(0, np.int64))
+    block = w.block_of.get(kind, np.zeros(0, np.int64))
+    raw = _gather(w, at, fmt)
+    assert raw.dtype.names is not None
+    fields = np.stack([raw[n].astype(np.int64) for n in raw.dtype.names], axis=1)
+    return w.seq[block], w.boot[block], fields
 
 
 def _base(dtype: np.dtype[Any], seq: Array, boot: Array, ticks: Array) -> Array:
@@ -243,39 +290,41 @@ def _position(lat: Array, lon: Array) -> tuple[Array, Array, Array]:
     return fix, np.where(fix, lat / 1e6, np.nan), np.where(fix, lon / 1e6, np.nan)
 
 
-def _track(c: _Collector) -> Array:
-    if not c.track_heads:
+def _track(w: _Walk) -> Array:
+    if K_TRACK not in w.at:
         return np.zeros(0, TRACK_DTYPE)
-    heads = np.array(c.track_heads, dtype=np.int64)
-    counts = heads[:, 2]
-    entries = np.frombuffer(b"".join(c.track_entries), np.uint8).reshape(-1, TRACK_ENTRY)
-    rec = np.repeat(np.arange(len(heads)), counts)
+    at, block = w.at[K_TRACK], w.block_of[K_TRACK]
+    head = _gather(w, at, TRACK_HEADER)  # kind, n, t0, hdop, peak, lat0, lon0 per record
+    counts = head["f1"].astype(np.int64)
     starts = np.cumsum(counts) - counts
-    index_in_rec = np.arange(len(entries)) - starts[rec]
+    first = np.repeat(at + TRACK_HEADER.size - TRACK_ENTRY * starts, counts)
+    entries = w.buf[(first + TRACK_ENTRY * np.arange(len(first)))[:, None] + np.arange(TRACK_ENTRY)]
+    index_in_rec = np.arange(len(entries)) - np.repeat(starts, counts)
     dlat = entries[:, 0].view(np.int8).astype(np.int64)
     dlon = entries[:, 1].view(np.int8).astype(np.int64)
     fix = dlat != NO_FIX
     dlat = np.where(fix, dlat, 0) * 10
     dlon = np.where(fix, dlon, 0) * 10
-    # Cumulative sum of deltas restarted at every record, plus the record's base position.
+    # Cumulative sum of deltas restarted at every record, plus the record's base position: the
+    # per-record terms are computed once per record and repeated over its entries.
     cum_lat = np.cumsum(dlat)
     cum_lon = np.cumsum(dlon)
     before = starts - 1
     off_lat = np.where(before >= 0, cum_lat[np.maximum(before, 0)], 0)
     off_lon = np.where(before >= 0, cum_lon[np.maximum(before, 0)], 0)
-    lat = heads[rec, 6] + cum_lat - off_lat[rec]
-    lon = heads[rec, 7] + cum_lon - off_lon[rec]
-    ticks = (heads[rec, 3] + 1000 * index_in_rec) % (1 << 32)
-    out = _base(TRACK_DTYPE, heads[rec, 0], heads[rec, 1], ticks)
+    lat = np.repeat(head["f5"].astype(np.int64) - off_lat, counts) + cum_lat
+    lon = np.repeat(head["f6"].astype(np.int64) - off_lon, counts) + cum_lon
+    ticks = (np.repeat(head["f2"].astype(np.int64), counts) + 1000 * index_in_rec) % (1 << 32)
+    out = _base(TRACK_DTYPE, np.repeat(w.seq[block], counts), np.repeat(w.boot[block], counts), ticks)
     out["fix"] = fix
     out["lat"] = np.where(fix, lat / 1e6, np.nan)
     out["lon"] = np.where(fix, lon / 1e6, np.nan)
     out["speed"] = np.where(fix, _u8(entries[:, 2], 0.25), np.nan)
     out["rms"] = _u8(entries[:, 3], 0.005)
     out["norm"] = _u8(entries[:, 4], 1.0)
-    hdop = heads[rec, 4]
-    out["hdop"] = np.where(hdop == U8_NONE, np.nan, hdop / 10)
-    out["peak"] = heads[rec, 5] * 0.05
+    hdop = head["f3"].astype(np.int64)
+    out["hdop"] = np.repeat(np.where(hdop == U8_NONE, np.nan, hdop / 10), counts)
+    out["peak"] = np.repeat(head["f4"].astype(np.int64) * 0.05, counts)
     return out
 
 
@@ -321,13 +370,11 @@ def _assign_utc(table: Array, sync: Array) -> None:
 
 def decode_blocks(blocks: Iterable[Block]) -> Readings:
     """Decode the payloads of ``blocks`` (already CRC-checked by the envelope) into columns."""
-    c = _Collector()
-    for b in blocks:
-        c.block(b)
-    r = Readings(errors=c.errors, records=c.records)
-    r.track = _track(c)
+    w = _walk(list(blocks))
+    r = Readings(errors=[e for _, e in w.errors], records=w.records)
+    r.track = _track(w)
 
-    seq, boot, f = _fixed_rows(c.fixed[K_TIME], _FIXED[K_TIME][1])
+    seq, boot, f = _fixed_rows(w, K_TIME)
     r.time = _base(TIME_DTYPE, seq, boot, f[:, 1])
     r.time["utc"] = f[:, 2] + EPOCH_2000 + f[:, 3] / 1000.0
     r.time["utc_ms"] = f[:, 3]
@@ -336,7 +383,7 @@ def decode_blocks(blocks: Iterable[Block]) -> Readings:
         r.errors += [DecodeError(int(seq), 0, "time_outlier", 0) for seq in r.time["seq"][glitch]]
         r.time = r.time[~glitch]
 
-    seq, boot, f = _fixed_rows(c.fixed[K_POTHOLE], _FIXED[K_POTHOLE][1])
+    seq, boot, f = _fixed_rows(w, K_POTHOLE)
     r.potholes = _base(POTHOLE_DTYPE, seq, boot, f[:, 1])
     r.potholes["fix"], r.potholes["lat"], r.potholes["lon"] = _position(f[:, 2], f[:, 3])
     r.potholes["speed"] = _u8(f[:, 4], 0.25)
@@ -344,18 +391,18 @@ def decode_blocks(blocks: Iterable[Block]) -> Readings:
     r.potholes["xz_ratio"] = _u8(f[:, 6], 0.1)
     r.potholes["severity"] = f[:, 7]
 
-    seq, boot, f = _fixed_rows(c.fixed[K_AIR], _FIXED[K_AIR][1])
+    seq, boot, f = _fixed_rows(w, K_AIR)
     r.air = _base(AIR_DTYPE, seq, boot, f[:, 1])
     for i, name in enumerate(("frames", "pm1", "pm25", "pm10"), start=2):
         r.air[name] = f[:, i]
 
-    seq, boot, f = _fixed_rows(c.fixed[K_CO2], _FIXED[K_CO2][1])
+    seq, boot, f = _fixed_rows(w, K_CO2)
     r.co2 = _base(CO2_DTYPE, seq, boot, f[:, 1])
     r.co2["co2"] = f[:, 2]
     r.co2["temperature"] = f[:, 3] / 100.0
     r.co2["humidity"] = f[:, 4] / 2.0
 
-    seq, boot, f = _fixed_rows(c.fixed[K_COVERAGE], _FIXED[K_COVERAGE][1])
+    seq, boot, f = _fixed_rows(w, K_COVERAGE)
     r.coverage = _base(COVERAGE_DTYPE, seq, boot, f[:, 1])
     for i, name in enumerate(("rat", "rsrp_raw", "rsrq_raw", "sinr_raw", "plmn"), start=2):
         r.coverage[name] = f[:, i]
@@ -366,9 +413,9 @@ def decode_blocks(blocks: Iterable[Block]) -> Readings:
     # Quectel AT+QCSQ (LTE): SINR dB = raw / 5 - 20.
     r.coverage["sinr"] = np.where(sinr != -32768, sinr / 5.0 - 20.0, np.nan)
 
-    if c.health:
-        r.health = np.zeros(len(c.health), HEALTH_DTYPE)
-        for i, (s, bt, head, counters) in enumerate(c.health):
+    if w.health:
+        r.health = np.zeros(len(w.health), HEALTH_DTYPE)
+        for i, (_, s, bt, head, counters) in enumerate(w.health):
             r.health[i]["seq"], r.health[i]["boot_id"] = s, bt
             r.health[i]["ticks"], r.health[i]["boot_count"], r.health[i]["free_heap"] = (
                 head[0],
@@ -380,8 +427,8 @@ def decode_blocks(blocks: Iterable[Block]) -> Readings:
             r.health[i]["n_counters"] = len(counters)
         r.health["utc"] = np.nan
 
-    if c.boots:
-        r.boots = np.array(c.boots, BOOT_DTYPE)
+    if w.boots:
+        r.boots = np.array([row for _, row in w.boots], BOOT_DTYPE)
 
     for table in (r.track, r.potholes, r.air, r.co2, r.coverage, r.health, r.boots):
         _assign_utc(table, r.time)
