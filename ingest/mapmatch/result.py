@@ -137,6 +137,28 @@ def build_paths(
             driven += length[out_edge[-depth]]
         return False
 
+    def link_to(b: int, now: int) -> list[int]:
+        """The route from the end of the stack's top to the start of ``b``; where the table has
+        none, from the end of an edge below it (popping the edges above): a chain of standstill
+        steps can leave the van behind the top, at a junction the top's end has no route back to
+        within the table. Edges the van drove more than ``jitter_tolerance`` along are never
+        popped; with no route at all the path stays broken there, as before."""
+        driven = reached_on_top(now)
+        for depth in range(1, min(_RETRACT_DEPTH, len(out_edge) - floor) + 1):
+            if depth > 1:
+                if driven > jitter_tolerance:
+                    break
+                driven += length[out_edge[-depth]]
+            end = to[out_edge[-depth]]
+            route: list[int] = []
+            if end != frm[b]:
+                route = table.route_edges(net, np.array([end]), np.array([frm[b]]))[1].tolist()
+            if end == frm[b] or route:
+                del out_edge[len(out_edge) - depth + 1 :]
+                del out_fix[len(out_fix) - depth + 1 :]
+                return route
+        return []
+
     def reached_on_top(now: int) -> float:
         """The furthest decoded offset on the stack's top edge since it was pushed."""
         if offset is None:
@@ -195,9 +217,8 @@ def build_paths(
                 if len(out_edge) - floor >= 2 and frm[b] == frm[top] and to[out_edge[-2]] == frm[b]:
                     out_edge[-1] = b
                     out_fix[-1] = i
-                elif to[top] != frm[b]:
-                    _, link = table.route_edges(net, np.array([to[top]]), np.array([frm[b]]))
-                    for e in link.tolist():
+                else:
+                    for e in link_to(b, i):
                         out_fix.append(i)
                         out_edge.append(e)
                 if out_edge[-1] != b:
