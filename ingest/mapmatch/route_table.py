@@ -5,6 +5,11 @@ edge of that route, precomputed once per network with bounded multi-source Dijks
 kept in an open-addressing hash table, so route distances for all candidate pairs of many traces
 are one vectorised lookup. Routes are rebuilt backwards edge by edge from ``last_edge``.
 
+Where a dense node × node matrix takes no more memory than the hash table itself (a small
+network whose table holds a good share of all node pairs: the Helsinki and Monaco extracts), a
+lookup reads that matrix instead, built once from the table on first use: one direct gather per
+pair, no hashing and no probing (the same values; Helsinki 30 s: lookups ≈3× cheaper).
+
 A table may carry a ``fallback`` table of the same network, asked for the pairs it does not hold
 (:meth:`RouteTable.with_fallback`): the few routes :mod:`.gap_routes` computes across GNSS gaps
 longer than ``delta``, without touching the big table.
@@ -18,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +102,11 @@ class RouteTable:
     last_edge: npt.NDArray[np.int32]
     #: Asked for the pairs this table does not hold (same network); not saved with it.
     fallback: RouteTable | None = None
+    #: The table as dense ``origin * n_nodes + destination`` arrays (metres, ``inf`` where absent;
+    #: last edge, -1), where they are no larger than the hash table (:meth:`_dense`).
+    _dense_cache: tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, net: RoadNetwork, delta: float, chunk_cells: int = 20_000_000) -> RouteTable:
@@ -149,7 +159,23 @@ class RouteTable:
         """This table (its arrays shared, not copied) asking ``fallback`` for the pairs it lacks."""
         if fallback is None:
             return self
-        return RouteTable(self.n_nodes, self.delta, self.bits, self.keys, self.dist, self.last_edge, fallback)
+        table = RouteTable(
+            self.n_nodes, self.delta, self.bits, self.keys, self.dist, self.last_edge, fallback
+        )
+        table._dense_cache = self._dense()
+        return table
+
+    def _dense(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]] | None:
+        """The dense arrays (built on first use), or None where they would outgrow the hash table:
+        8 bytes per node pair against its 16 per slot."""
+        if self._dense_cache is None and self.n_nodes * self.n_nodes <= 2 * len(self.keys):
+            occupied = np.flatnonzero(self.keys != -1)
+            dist = np.full(self.n_nodes * self.n_nodes, np.inf, dtype=np.float32)
+            last = np.full(self.n_nodes * self.n_nodes, -1, dtype=np.int32)
+            dist[self.keys[occupied]] = self.dist[occupied]
+            last[self.keys[occupied]] = self.last_edge[occupied]
+            self._dense_cache = dist, last
+        return self._dense_cache
 
     def _insert(self, key: Int, dist: npt.NDArray[np.float32], last: npt.NDArray[np.int32]) -> None:
         mask = (1 << self.bits) - 1
@@ -177,6 +203,16 @@ class RouteTable:
         """Route metres only, of pairs of distinct nodes (``inf`` beyond ``delta``): the candidate
         pairs' hot path, which needs no last edge."""
         key = np.asarray(origin, dtype=np.int64) * self.n_nodes + np.asarray(destination, dtype=np.int64)
+        dense = self._dense()
+        dist = dense[0][key].astype(np.float64) if dense is not None else self._probe_distance(key)
+        if self.fallback is not None:
+            miss = np.flatnonzero(np.isinf(dist))
+            if len(miss):
+                dist[miss] = self.fallback.lookup_distance(*np.divmod(key[miss], self.n_nodes))
+        return dist
+
+    def _probe_distance(self, key: Int) -> Float:
+        """Route metres of ``key`` pairs in the hash table (``inf`` where absent)."""
         dist = np.full(key.shape, np.inf)
         mask = (1 << self.bits) - 1
         pending = np.arange(len(key))
@@ -188,10 +224,6 @@ class RouteTable:
             going = ~hit & (found_key != -1)
             pending = pending[going]
             slot = (slot[going] + 1) & mask
-        if self.fallback is not None:
-            miss = np.flatnonzero(np.isinf(dist))
-            if len(miss):
-                dist[miss] = self.fallback.lookup_distance(*np.divmod(key[miss], self.n_nodes))
         return dist
 
     def lookup(self, origin: Int, destination: Int) -> tuple[Float, Int]:
@@ -199,6 +231,25 @@ class RouteTable:
         origin = np.asarray(origin, dtype=np.int64)
         destination = np.asarray(destination, dtype=np.int64)
         key = origin * self.n_nodes + destination
+        dense = self._dense()
+        if dense is not None:
+            # The table holds no pair of equal nodes: those read inf and -1, set to 0 and -1 here.
+            dist = np.where(origin == destination, 0.0, dense[0][key])
+            last = dense[1][key].astype(np.int64)
+        else:
+            dist, last = self._probe(origin, destination, key)
+        if self.fallback is not None:
+            flat_dist = dist.reshape(-1)
+            flat_last = last.reshape(-1)
+            miss = np.flatnonzero(np.isinf(flat_dist))
+            if len(miss):
+                flat_dist[miss], flat_last[miss] = self.fallback.lookup(
+                    *np.divmod(key.ravel()[miss], self.n_nodes)
+                )
+        return dist, last
+
+    def _probe(self, origin: Int, destination: Int, key: Int) -> tuple[Float, Int]:
+        """:meth:`lookup` in the hash table, without the fallback."""
         dist = np.where(origin == destination, 0.0, np.inf)
         last = np.full(key.shape, -1, dtype=np.int64)
         mask = (1 << self.bits) - 1
@@ -215,12 +266,6 @@ class RouteTable:
             going = ~hit & (found_key != -1)
             pending = pending[going]
             slot = (slot[going] + 1) & mask
-        if self.fallback is not None:
-            miss = np.flatnonzero(np.isinf(flat_dist))
-            if len(miss):
-                flat_dist[miss], flat_last[miss] = self.fallback.lookup(
-                    *np.divmod(flat_key[miss], self.n_nodes)
-                )
         return dist, last
 
     def route_edges(self, net: RoadNetwork, origin: Int, destination: Int) -> tuple[Int, Int]:

@@ -79,11 +79,12 @@ def route_distances(
     # straight from an edge onto the next.
     between = np.zeros(len(a))
     need = np.flatnonzero(~along & (ta != fb))
-    between[need], last = table.lookup(ta[need], fb[need])
+    routed, last = table.lookup(ta[need], fb[need])
+    between[need] = routed
     best = np.where(along, ob - oa, (la - oa) + between + ob)
     kind = np.where(along, ALONG, VIA).astype(np.int8)
     extra = np.zeros(len(a))
-    turning = _turns_round(net, table, need=need, a=a0, b=b0, fa=fa, ta=ta, fb=fb, between=between, last=last)
+    turning = _turns_round(net, table, need=need, a=a0, b=b0, fa=fa, ta=ta, fb=fb, between=routed, last=last)
     kind[turning] = VIA_UTURN
     extra[turning] = params.uturn_cost
 
@@ -154,33 +155,31 @@ def _turns_round(
     fb: Int,
     between: Float,
     last: Int,
-) -> npt.NDArray[np.bool_]:
-    """Which of the table routes ``to(a) → from(b)`` (rows ``need``: ``between`` metres, and the
-    ``last`` edge of each) start along ``rev(a)`` or end along ``rev(b)``, turning straight round
-    in a junction that is not a dead end.
+) -> Int:
+    """Rows (of ``need``, possibly repeated) whose table routes ``to(a) → from(b)`` (``between``
+    metres, and the ``last`` edge of each, given for the rows ``need`` only) start along ``rev(a)``
+    or end along ``rev(b)``, turning straight round in a junction that is not a dead end.
 
     A route starts along ``rev(a)`` when its length is ``len(rev a)`` plus the route from
     ``from(a)`` (looked up only where the straight line from ``from(a)`` to ``from(b)`` leaves
-    room for it).
+    room for it). Everything is computed on the rows ``need`` only (a fraction of all pairs).
     """
     out_degree = np.diff(net.out_offsets)
-    end = need[(last == net.reverse_edge[b[need]]) & (last >= 0)]
-    end = end[out_degree[fb[end]] > 1]
-    la = net.edge_length[a]  # as long as rev(a)
+    an, fbn = a[need], fb[need]
+    end = need[(last == net.reverse_edge[b[need]]) & (last >= 0) & (out_degree[fbn] > 1)]
+    la = net.edge_length[an]  # as long as rev(a)
     slack = between + _EPS * np.maximum(between, 1.0)
-    routed = np.zeros(len(a), dtype=np.bool_)
-    routed[need] = True
-    v = np.flatnonzero(routed & (slack >= la) & np.isfinite(between))
+    v = np.flatnonzero((slack >= la) & np.isfinite(between))
     x, y = net.node_xy[:, 0].copy(), net.node_xy[:, 1].copy()  # 1-D gathers are far cheaper
-    v = v[_within(x, y, fa[v], fb[v], slack[v] - la[v])]
-    v = v[(net.reverse_edge[a[v]] >= 0) & (out_degree[ta[v]] > 1)]
+    fav, fbv = fa[need[v]], fbn[v]
+    v = v[_within(x, y, fav, fbv, slack[v] - la[v])]
+    v = v[(net.reverse_edge[an[v]] >= 0) & (out_degree[ta[need[v]]] > 1)]
+    fav, fbv, lav, bv = fa[need[v]], fbn[v], la[v], between[v]
     from_a = np.zeros(len(v))
-    other = fa[v] != fb[v]
-    from_a[other] = table.lookup_distance(fa[v][other], fb[v][other])
-    routed[:] = False
-    routed[v[np.abs(la[v] + from_a - between[v]) <= _EPS * np.maximum(between[v], 1.0)]] = True
-    routed[end] = True
-    return routed
+    other = fav != fbv
+    from_a[other] = table.lookup_distance(fav[other], fbv[other])
+    start = need[v[np.abs(lav + from_a - bv) <= _EPS * np.maximum(bv, 1.0)]]
+    return np.concatenate([start, end])
 
 
 def route_limit(gc: Float, dt: Float, params: MatchParams) -> Float:

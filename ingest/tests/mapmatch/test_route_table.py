@@ -76,3 +76,24 @@ def test_disk_cache_keeps_occupied_slots_only_and_reads_old_files(tmp_path: Path
     np.testing.assert_array_equal(reread.dist, fresh.dist)
     with np.load(cached) as data:
         assert "slots" in data.files
+
+
+def test_dense_and_hashed_readings_of_a_table_agree() -> None:
+    """A small network's table is read from a dense node × node matrix: the same metres and last
+    edges as probing the hash table, for every pair, equal nodes and the fallback's pairs too."""
+    net = load_network(helsinki_pbf())
+    table = RouteTable.build(net, 800.0)
+    assert table._dense() is not None
+    origin, destination = (a.ravel() for a in np.meshgrid(np.arange(net.n_nodes), np.arange(net.n_nodes)))
+    key = origin * net.n_nodes + destination
+    dist, last = table.lookup(origin, destination)
+    probed, probed_last = table._probe(origin, destination, key)
+    np.testing.assert_array_equal(dist, probed)
+    np.testing.assert_array_equal(last, probed_last)
+    apart = origin != destination
+    np.testing.assert_array_equal(table.lookup_distance(origin[apart], destination[apart]), probed[apart])
+    assert np.isfinite(dist).sum() > net.n_nodes and (last >= 0).sum() > 0
+    # Pairs beyond this table come from its fallback table of longer routes.
+    longer = RouteTable.build(net, 1500.0)
+    both = table.with_fallback(longer)
+    np.testing.assert_array_equal(both.lookup(origin, destination)[0], longer.lookup(origin, destination)[0])
