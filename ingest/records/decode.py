@@ -129,17 +129,23 @@ _REASONS = (
 )  # fmt: skip
 _OK, _SKIPPED, _SHORT, _BAD_TRACK, _BAD_HEALTH, _UNKNOWN, _BAD_BOOT_LENGTH, _BAD_VERSION = range(8)
 _PAD = 32  # zero bytes after the last payload, so a head read past it stays inside the buffer
+#: Fewer blocks than this still being decoded: finish them record by record in Python. A NumPy
+#: step costs tens of µs whatever its width, a record read in Python about one, so a few long blocks
+#: (many small records) must not each pay a NumPy step per record.
+_SCALAR_BELOW = 16
 #: Byte length of each fixed-size kind's record (0 = not a fixed kind).
 _FIXED_SIZE = np.zeros(256, np.int64)
 for _kind, (_, _fmt) in _FIXED.items():
     _FIXED_SIZE[_kind] = _fmt.size
+_FIXED_SIZE_OF = {kind: fmt.size for kind, (_, fmt) in _FIXED.items()}
 
 
 @dataclass(slots=True)
 class _Walk:
     """Where every record of a decode is: global offsets into the joined payloads, sorted."""
 
-    buf: Array  # every payload back to back (u8), plus _PAD zero bytes
+    data: bytes  # every payload back to back, plus _PAD zero bytes
+    buf: Array  # the same bytes as a u8 array
     seq: Array  # per block
     boot: Array
     at: dict[int, Array] = field(default_factory=dict)  # kind -> offsets of its decoded records
@@ -161,8 +167,10 @@ def _walk(blocks: list[Block]) -> _Walk:
     """
     payloads = [b.payload for b in blocks]
     sizes = np.fromiter(map(len, payloads), np.int64, len(payloads))
+    data = b"".join(payloads) + bytes(_PAD)
     w = _Walk(
-        buf=np.frombuffer(b"".join(payloads) + bytes(_PAD), np.uint8),
+        data=data,
+        buf=np.frombuffer(data, np.uint8),
         seq=np.fromiter((b.seq for b in blocks), np.uint32, len(blocks)),
         boot=np.fromiter((b.boot_id for b in blocks), np.uint16, len(blocks)),
     )
@@ -172,6 +180,10 @@ def _walk(blocks: list[Block]) -> _Walk:
     live = np.nonzero(sizes > 0)[0]
     buf = w.buf
     while live.size:
+        if live.size < _SCALAR_BELOW:
+            for b in live.tolist():
+                _walk_block(w, b, int(pos[b]), int(ends[b]), start=int(ends[b] - sizes[b]), found=found)
+            break
         p, e = pos[live], ends[live]
         kind = buf[p].astype(np.int64)
         count = buf[p + 1].astype(np.int64)  # TRACK n, or a length-prefixed kind's len
@@ -212,10 +224,9 @@ def _walk(blocks: list[Block]) -> _Walk:
             found.setdefault(kd, []).append((p[mine], live[mine]))
         w.records += int(ok.sum())
         for i in np.nonzero(~ok)[0]:
-            b, at, c = int(live[i]), int(p[i]), int(code[i])
-            skipped = int(size[i]) if c == _SKIPPED else int(e[i] - at)
-            w.errors.append(
-                (at, DecodeError(int(w.seq[b]), at - int(ends[b] - sizes[b]), _REASONS[c], skipped))
+            b = int(live[i])
+            _error(
+                w, b, int(p[i]), int(code[i]), size=int(size[i]), end=int(e[i]), start=int(ends[b] - sizes[b])
             )
         go_on = ok | (code == _SKIPPED)
         pos[live] = np.where(go_on, p + size, e)
@@ -229,6 +240,58 @@ def _walk(blocks: list[Block]) -> _Walk:
     w.health.sort(key=lambda x: x[0])
     w.boots.sort(key=lambda x: x[0])
     return w
+
+
+def _walk_block(
+    w: _Walk, b: int, pos: int, end: int, *, start: int, found: dict[int, list[tuple[Array, Array]]]
+) -> None:
+    """The rest of block ``b`` (``pos..end``), record by record: the checks of :func:`_walk`, in Python."""
+    data = w.data
+    at: dict[int, list[int]] = {}
+    while pos < end:
+        kind = data[pos]
+        code, size = _OK, _FIXED_SIZE_OF.get(kind, 0)
+        if kind == K_TRACK:
+            n = data[pos + 1]
+            size = TRACK_HEADER.size + TRACK_ENTRY * n
+            if pos + TRACK_HEADER.size > end:
+                code = _SHORT
+            elif n == 0 or n > 64:
+                code = _BAD_TRACK
+        elif kind == K_HEALTH:
+            k = data[pos + HEALTH_HEAD.size - 1]
+            size = HEALTH_HEAD.size + 2 * k
+            if pos + HEALTH_HEAD.size > end:
+                code = _SHORT
+            elif k > 32:
+                code = _BAD_HEALTH
+        elif kind >= K_LENGTH_PREFIXED:
+            size = 2 + data[pos + 1]
+            if pos + 2 <= end and pos + size <= end and kind != K_BOOT:
+                code = _SKIPPED
+        elif not size:
+            code = _UNKNOWN
+        if code == _OK and pos + size > end:
+            code = _SHORT
+        if code == _OK and kind in (K_HEALTH, K_BOOT):
+            code = _read_rare(w, b, pos, end, kind)
+        if code == _OK:
+            w.records += 1
+            if kind not in (K_HEALTH, K_BOOT):
+                at.setdefault(kind, []).append(pos)
+        else:
+            _error(w, b, pos, code, size=size, end=end, start=start)
+            if code != _SKIPPED:
+                break
+        pos += size
+    for kind, offsets in at.items():
+        found.setdefault(kind, []).append((np.array(offsets, np.int64), np.full(len(offsets), b, np.int64)))
+
+
+def _error(w: _Walk, b: int, at: int, code: int, *, size: int, end: int, start: int) -> None:
+    """Count the record at ``at`` of block ``b`` (payload ``start..end``): skipped, or ending the block."""
+    skipped = size if code == _SKIPPED else end - at
+    w.errors.append((at, DecodeError(int(w.seq[b]), at - start, _REASONS[code], skipped)))
 
 
 def _read_rare(w: _Walk, b: int, at: int, end: int, kind: int) -> int:

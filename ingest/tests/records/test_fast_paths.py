@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ingest.records import ChunkError, build_block, build_chunk, envelope, parse_blocks, parse_chunk
+from ingest.records import ChunkError, build_block, build_chunk, decode, envelope, parse_blocks, parse_chunk
 from ingest.records.decode import Readings, decode_blocks
 from ingest.records.envelope import Block
 from ingest.tests.records import previous_decode
@@ -75,8 +75,13 @@ def _same_readings(got: Readings, want: Any) -> None:
             assert np.array_equal(a[f], b[f], equal_nan=a[f].dtype.kind == "f"), (name, f)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_decode_matches_the_record_by_record_reader(seed: int) -> None:
+@pytest.mark.parametrize("scalar_below", [0, 3, 1 << 30], ids=["numpy", "mixed", "python"])
+@pytest.mark.parametrize("seed", range(3))
+def test_decode_matches_the_record_by_record_reader(
+    seed: int, scalar_below: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every block walked by NumPy steps, by Python record by record, or first one then the other."""
+    monkeypatch.setattr(decode, "_SCALAR_BELOW", scalar_below)
     rng = random.Random(seed)
     reasons: set[str] = set()
     for _ in range(500):
