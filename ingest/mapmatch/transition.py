@@ -68,8 +68,9 @@ def route_distances(
     shape = a.shape
     a, oa, b, ob = a.ravel(), oa.ravel(), b.ravel(), ob.ravel()
     valid = (a >= 0) & (b >= 0)
-    a0 = np.where(valid, a, 0)
-    b0 = np.where(valid, b, 0)
+    all_valid = bool(valid.all())  # the matcher scores live candidate pairs only
+    a0 = a if all_valid else np.where(valid, a, 0)
+    b0 = b if all_valid else np.where(valid, b, 0)
     la = net.edge_length[a0]
     fa, ta = net.edge_from[a0], net.edge_to[a0]
     fb = net.edge_from[b0]
@@ -82,7 +83,7 @@ def route_distances(
     routed, last = table.lookup(ta[need], fb[need])
     between[need] = routed
     best = np.where(along, ob - oa, (la - oa) + between + ob)
-    kind = np.where(along, ALONG, VIA).astype(np.int8)
+    kind = np.where(along, np.int8(ALONG), np.int8(VIA))
     extra = np.zeros(len(a))
     turning = _turns_round(net, table, need=need, a=a0, b=b0, fa=fa, ta=ta, fb=fb, between=routed, last=last)
     kind[turning] = VIA_UTURN
@@ -129,8 +130,9 @@ def route_distances(
         best[near[take]] = back[take]
         kind[near[take]] = STANDSTILL
 
-    best = np.where(valid, best, np.inf)
-    kind[~valid | ~np.isfinite(best)] = IMPOSSIBLE
+    if not all_valid:
+        best = np.where(valid, best, np.inf)
+    kind[~np.isfinite(best)] = IMPOSSIBLE
     best = best.reshape(shape)
     kind = kind.reshape(shape)
     return best, kind

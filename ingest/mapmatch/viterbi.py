@@ -46,6 +46,7 @@ def viterbi(
     forward = np.full((q, k), -np.inf)
     chain_start = np.zeros(q, dtype=np.bool_)
     score = np.full((len(order), k), -np.inf)
+    rows, slots = np.arange(len(order))[:, None], np.arange(k)[None, :]
     for s in range(longest):
         n = int(active[s])
         fix = starts[:n] + s
@@ -54,9 +55,11 @@ def viterbi(
             new = emis
             fresh = np.ones(n, dtype=np.bool_)
         else:
-            cand = score[:n, :, None] + transition[fix]
-            best = np.argmax(cand, axis=1)
-            new = cand.max(axis=1) + emis
+            # (trace, to, from): the max runs over the contiguous last axis, several times
+            # faster than over the middle one; the fancy gather beats a second max pass.
+            cand = np.add(score[:n, None, :], transition[fix].transpose(0, 2, 1), order="C")
+            best = np.argmax(cand, axis=2)
+            new = cand[rows[:n], slots, best] + emis
             back[fix] = best
             fresh = restart[fix] | ~np.isfinite(new).any(axis=1)
             new = np.where(fresh[:, None], emis, new)
