@@ -23,20 +23,24 @@ subset next to them.
     FACTEUR_BENCH_NETWORKS=synthetic python -m bench mapmatch  # only these networks (comma-separated)
     FACTEUR_BENCH_SEED_OFFSET=200 python -m bench mapmatch  # held-out rounds: seeds 201..200+n
 
-Last run (2026-11-23 12:52-12:55 UTC, 20 rounds per set, FACTEUR_BENCH_SLOW_TRACES=0; CPU time
-of this process on a shared 2-core machine, load average 0.5-1.9). fastmm gets facteur's 20
-candidate slots and a grid of gps_error 1-8 σ × reverse_tolerance 5-30 σ (metres; the earlier
-grid stopped at 1.5 σ and 5 σ with 8 candidates, where fastmm looped at every standstill:
-18-64 % mismatch). Route mismatch facteur vs tuned fastmm, and facteur's speed ÷ fastmm's:
-Helsinki σ5 1 Hz 1.35 vs 1.95 % (×2.08), σ10 1 Hz 3.89 vs 6.85 % (×2.61), 10 s 2.86 vs
-2.83 % (×1.20), 30 s 6.36 vs 6.48 % (×1.02); Monaco σ5 1 Hz 0.63 vs 2.42 % (×2.40), σ10 1 Hz
-1.56 vs 3.79 % (×3.33), 10 s 1.21 vs 1.43 % (×1.94), 30 s 2.01 vs 2.29 % (×1.91); synthetic
-0.51 vs 0.82 % (×24, fastmm untuned there at the setting that won most real sets). fastmm's
-mismatch is lower on Helsinki 10 s only (by 0.03 points). 100 % of fixes matched everywhere,
-no split at 1 Hz on the real networks; on the synthetic grid 1 split (fastmm 3): its GNSS
-losses of up to 1.6 km and 3.5 min are longer than its 1 km route table and are re-routed
-(:mod:`ingest.mapmatch.gap_routes`; before: 0.88 % and 3 splits), one of 7 min reappears
-2.4 km away in a straight line, beyond the 2 km breakage distance, and starts a new chain.
+Last run (2026-11-23 14:08-14:15 UTC, commit 3ad458a, `FACTEUR_BENCH_TRACES=20
+FACTEUR_BENCH_SLOW_TRACES=0 python -m bench mapmatch`, 405 s; CPU time of this process on a
+shared 2-core machine, load average 2.7-5.3, another bench running alongside). Every run timed
+as above (best of runs adding up to 0.5 s). fastmm gets facteur's 20 candidate slots and a grid
+of gps_error 1-8 σ × reverse_tolerance 5-30 σ (metres). Route mismatch facteur vs tuned fastmm,
+and facteur's speed ÷ fastmm's: Helsinki σ5 1 Hz 0.64 vs 1.95 % (×2.70), σ10 1 Hz 2.32 vs
+6.85 % (×2.46), 10 s 1.40 vs 2.83 % (×1.10), 30 s 5.60 vs 6.48 % (×1.07; 30,500 vs 28,500
+fixes/s); Monaco σ5 1 Hz 0.60 vs 2.42 % (×2.98), σ10 1 Hz 1.38 vs 3.79 % (×3.44), 10 s 1.00 vs
+1.43 % (×1.93), 30 s 1.98 vs 2.29 % (×2.06); synthetic 0.51 vs 0.82 % (×41, fastmm untuned
+there at the setting that won most real sets). 100 % of fixes matched everywhere, no split at
+1 Hz on the real networks; on the synthetic grid 1 split (fastmm 3): its GNSS losses of up to
+1.6 km and 3.5 min are longer than its 1 km route table and are re-routed
+(:mod:`ingest.mapmatch.gap_routes`), one of 7 min reappears 2.4 km away in a straight line,
+beyond the 2 km breakage distance, and starts a new chain. Held-out rounds
+(FACTEUR_BENCH_SEED_OFFSET=200 FACTEUR_BENCH_TRACES=40, Helsinki and Monaco, same session):
+Helsinki 0.63 vs 1.02 %, 2.60 vs 5.59 %, 2.50 vs 2.93 %, 5.33 vs 5.96 %; Monaco 0.98 vs 4.44 %,
+2.14 vs 6.15 %, 1.71 vs 1.57 % and 2.14 vs 2.10 % (fastmm lower at 10 s and 30 s), and one
+split at 1 Hz on Monaco (σ5 and σ10); speed ×1.02-3.52 of fastmm (before 3ad458a's Viterbi step).
 The slow peers (previous run, 10:44-10:52, first 3 rounds): leuvenmapmatching and mappymatch at
 170-2,500 fixes/s (×0.003-0.05 of facteur); leuvenmapmatching beat facteur's mismatch once (Monaco
 10 s subset, 1.14 vs 1.31 %, 99.6 % matched) and matched only 4-78 % of the fixes on the σ10 1 Hz
