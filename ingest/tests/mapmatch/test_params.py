@@ -15,7 +15,7 @@ BAD = [
     {"max_candidates": 100},
     {"uturn_penalty": -1.0},
     {"search_radius": 500.0, "breakage_distance": 100.0},
-    {"gap_seconds": 700.0},
+    {"gap_seconds": 700.0, "max_gap_seconds": 600.0},
     {"max_candidates": 8.0},
     {"sigma_z": float("nan")},
 ]
