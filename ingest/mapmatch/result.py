@@ -105,8 +105,10 @@ def build_paths(
     A retraction never undoes more than ``jitter_tolerance`` metres of driving past the edge it
     goes back to (the decoded ``offset`` reached on the top edge plus the edges between): fixes
     scatter that far; a van seen further on drove there (into a dead end and out, or along a
-    long edge round a block). A step that leaves from the end of the edge on top is pushed even
-    where it closes a loop back to that edge's start.
+    long edge round a block). Nor does a swap of the top edge for a sibling branch leaving the
+    same junction (the van stood there and took the other branch): not once the van drove more
+    than that along it. A step that leaves from the end of the edge on top is pushed even where
+    it closes a loop back to that edge's start.
     """
     out_fix: list[int] = []
     out_edge: list[int] = []
@@ -214,7 +216,12 @@ def build_paths(
                     continue
                 if to[top] != frm[b] and (to[b] == frm[top] or to[b] == to[top]):
                     continue  # ``b`` leads into the junction the path already reached
-                if len(out_edge) - floor >= 2 and frm[b] == frm[top] and to[out_edge[-2]] == frm[b]:
+                if (
+                    len(out_edge) - floor >= 2
+                    and frm[b] == frm[top]
+                    and to[out_edge[-2]] == frm[b]
+                    and reached_on_top(i) <= jitter_tolerance
+                ):
                     out_edge[-1] = b
                     out_fix[-1] = i
                 else:

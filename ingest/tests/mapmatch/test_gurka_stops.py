@@ -162,6 +162,43 @@ def test_a_stop_at_the_end_of_a_long_edge_does_not_undo_it(tmp_path: Path, seed:
     assert result.chain_start.sum() == 1
 
 
+YARD = """
+        D
+        |
+        |
+        |
+        6
+        |
+        |
+        |
+        |
+    A-1-B-----2-----3C---4-5-----E
+"""
+YARD_WAYS = {
+    "AB": {"highway": "residential", "name": "In"},
+    "BC": {"highway": "residential", "name": "Long"},
+    "CE": {"highway": "service", "name": "Yard"},
+    "BD": {"highway": "residential", "name": "Out"},
+}
+
+
+def test_a_street_driven_to_its_end_stays_when_the_van_leaves_by_its_sibling(tmp_path: Path) -> None:
+    # One fix every 30 s: In, the whole of Long (120 m) to C, a stop 40 m into the dead-end Yard,
+    # 30 m back out, then up Out from B, where Long starts too. The decoder reads the yard as
+    # jitter round C (a step back onto the inbound Yard edge is cheaper than turning round). The
+    # step onto Out then leaves the junction Long starts at, but the van drove 120 m along Long,
+    # more than any jitter: it did not take Out instead of Long at B, it came back down Long
+    # (was ["In", "Out"]: Long dropped; held-out Monaco round 213 at 30 s).
+    drawn = draw(YARD, YARD_WAYS, tmp_path)
+    fixes = "12344456"
+    t = np.arange(len(fixes), dtype=np.float64) * 30.0
+    result = match(drawn, Trace(t=t, xy=drawn.xy(fixes)), sigma_z=10.0)
+    assert path_names(drawn, result) == ["In", "Long", "Out"]
+    assert drawn.network.edge_names(result.path_edges).count("Long") == 2, "down Long and back"
+    edges = result.path_edges
+    assert np.all(drawn.network.edge_to[edges[:-1]] == drawn.network.edge_from[edges[1:]])
+
+
 def test_averaged_positions_stay_within_each_trace() -> None:
     t = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0])
     xy = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [100.0, 0.0], [102.0, 0.0], [110.0, 0.0]])
