@@ -188,7 +188,7 @@ def run_round(
     if not image:
         for seg in sorted((flash / "log").glob("*.seg")):
             blocks += seg.read_bytes()
-    parsed = parse_blocks(blocks) if blocks else []
+    parsed = parse_blocks(blocks)
     # the flash folder may repeat blocks the gateway already holds (not yet reclaimed)
     unique = {b.seq: b for b in parsed}
     readings = decode_blocks([unique[s] for s in sorted(unique)])

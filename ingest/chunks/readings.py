@@ -23,7 +23,7 @@ from ingest.core import metrics
 from ingest.filters.pipeline import apply_filters
 from ingest.filters.rules import Table
 from ingest.records.decode import Readings, decode_blocks
-from ingest.records.envelope import Block, parse_blocks
+from ingest.records.envelope import Blocks, parse_blocks
 
 _BASE = ["time", "device_id", "boot_id", "seq", "ticks"]
 
@@ -219,7 +219,7 @@ async def _copy_health(cur: AsyncCursor[Any], device_id: str, table: Table) -> N
 
 
 async def write_readings(
-    cur: AsyncCursor[Any], device_id: str, blocks: list[Block], received_at: datetime
+    cur: AsyncCursor[Any], device_id: str, blocks: Blocks, received_at: datetime
 ) -> None:
     """Decode, date, filter and store the readings of newly arrived ``blocks``.
 
@@ -241,13 +241,13 @@ async def _redate(cur: AsyncCursor[Any], device_id: str, boots: set[int], receiv
     seqs = [int(s) for (s,) in await cur.fetchall()]
     if not seqs:
         return
-    wanted = set(seqs)
     await cur.execute(
         "SELECT blocks FROM raw_runs WHERE device_id = %s AND first_seq <= %s AND last_seq >= %s "
         "ORDER BY first_seq",
         (device_id, seqs[-1], seqs[0]),
     )
-    blocks = [b for (raw,) in await cur.fetchall() for b in parse_blocks(bytes(raw)) if b.seq in wanted]
+    stored = Blocks.concat([parse_blocks(bytes(raw)) for (raw,) in await cur.fetchall()])
+    blocks = stored.take(np.isin(stored.seq, seqs))
     metrics.REDATED_BLOCKS.inc(len(blocks))
     await _process(cur, device_id, blocks, received_at, record_decode_errors=False)
 
@@ -255,7 +255,7 @@ async def _redate(cur: AsyncCursor[Any], device_id: str, boots: set[int], receiv
 async def _process(
     cur: AsyncCursor[Any],
     device_id: str,
-    blocks: list[Block],
+    blocks: Blocks,
     received_at: datetime,
     *,
     record_decode_errors: bool,
@@ -270,7 +270,7 @@ async def _process(
         errors = np.zeros(
             len(r.errors), [("seq", "u4"), ("boot_id", "i4"), ("offset", "u4"), ("skipped_bytes", "u4")]
         )
-        boots = {b.seq: b.boot_id for b in blocks}
+        boots = dict(zip(blocks.seq.tolist(), blocks.boot_id.tolist(), strict=True))
         for i, e in enumerate(r.errors):
             errors[i] = (e.seq, boots.get(e.seq, -1), e.offset, e.skipped_bytes)
         quarantined += [("decode", e.reason, errors[i]) for i, e in enumerate(r.errors)]

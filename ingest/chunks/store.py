@@ -24,10 +24,10 @@ from psycopg import AsyncConnection, AsyncCursor
 
 from ingest.chunks.ranges import count, missing_runs
 from ingest.core import metrics
-from ingest.records.envelope import Block, Chunk
+from ingest.records.envelope import Blocks, Chunk
 
 #: Writes the decoded readings of newly arrived blocks, inside the storing transaction.
-ReadingsWriter = Callable[[AsyncCursor[Any], str, list[Block], datetime], Awaitable[None]]
+ReadingsWriter = Callable[[AsyncCursor[Any], str, Blocks, datetime], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -95,23 +95,24 @@ async def store_chunks(
             for chunk, runs in fresh:
                 for lo, hi in runs:
                     await copy.write_row((chunk.device_id, lo, hi, gateway_id, received_at))
-        new_blocks: dict[str, list[Block]] = {}
+        new_blocks: dict[str, list[Blocks]] = {}
         async with cur.copy(_RAW_COPY) as copy:
             copy.set_types(_RAW_TYPES)
             for chunk, runs in fresh:
                 for lo, hi in runs:
                     run = chunk.blocks[lo - chunk.first_seq : hi - chunk.first_seq + 1]
-                    await copy.write_row((received_at, chunk.device_id, lo, hi, b"".join(b.raw for b in run)))
-                    new_blocks.setdefault(chunk.device_id, []).extend(run)
+                    await copy.write_row((received_at, chunk.device_id, lo, hi, run.raw))
+                    new_blocks.setdefault(chunk.device_id, []).append(run)
         if write_readings is not None:
-            # One pass per van for the whole request: vans' chunks are small (4 KiB from the firmware).
-            for device_id, blocks in new_blocks.items():
+            # One pass per van for the whole request (a batch often holds several of its chunks).
+            for device_id, device_runs in new_blocks.items():
+                blocks = Blocks.concat(device_runs)
                 await _write_readings_or_set_aside(cur, write_readings, device_id, blocks, received_at)
     return outcomes
 
 
 async def _write_readings_or_set_aside(
-    cur: AsyncCursor[Any], write: ReadingsWriter, device_id: str, blocks: list[Block], received_at: datetime
+    cur: AsyncCursor[Any], write: ReadingsWriter, device_id: str, blocks: Blocks, received_at: datetime
 ) -> None:
     """Run the decode stage in a savepoint. If it fails on these blocks (a bug meeting odd data),
     the blocks stay archived and their range recorded, the failure is quarantined and counted, and
@@ -123,12 +124,13 @@ async def _write_readings_or_set_aside(
         raise
     except Exception as exc:
         log.exception(
-            "decoding %s seq %d..%d failed; blocks kept raw", device_id, blocks[0].seq, blocks[-1].seq
+            "decoding %s seq %d..%d failed; blocks kept raw", device_id, blocks.seq[0], blocks.seq[-1]
         )
         metrics.PIPELINE_ERRORS.labels(type(exc).__name__).inc()
-        detail = json.dumps({"first_seq": blocks[0].seq, "last_seq": blocks[-1].seq, "error": str(exc)[:500]})
+        first_seq, last_seq = int(blocks.seq[0]), int(blocks.seq[-1])
+        detail = json.dumps({"first_seq": first_seq, "last_seq": last_seq, "error": str(exc)[:500]})
         await cur.execute(
             "INSERT INTO quarantine (received_at, device_id, kind, reason, seq, boot_id, utc, reading) "
             "VALUES (%s, %s, 'pipeline', %s, %s, %s, NULL, %s)",
-            (received_at, device_id, type(exc).__name__, blocks[0].seq, blocks[0].boot_id, detail),
+            (received_at, device_id, type(exc).__name__, first_seq, int(blocks.boot_id[0]), detail),
         )

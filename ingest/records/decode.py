@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ingest.records.envelope import Block
+from ingest.records.envelope import BLOCK_HEADER_SIZE, BLOCK_TRAILER_SIZE, Block, Blocks
 
 K_TRACK = 0x01
 K_TIME = 0x02
@@ -144,7 +144,7 @@ _FIXED_SIZE_OF = {kind: fmt.size for kind, (_, fmt) in _FIXED.items()}
 class _Walk:
     """Where every record of a decode is: global offsets into the joined payloads, sorted."""
 
-    data: bytes  # every payload back to back, plus _PAD zero bytes
+    data: bytes  # the blocks back to back (headers, payloads, CRCs), plus _PAD zero bytes
     buf: Array  # the same bytes as a u8 array
     seq: Array  # per block
     boot: Array
@@ -156,26 +156,21 @@ class _Walk:
     records: int = 0
 
 
-def _walk(blocks: list[Block]) -> _Walk:
+def _walk(blocks: Blocks) -> _Walk:
     """Find every record of every block, all blocks at once: one NumPy step per record *rank*.
 
     Step k looks at the k-th record of every block still being decoded, checks it like the
     FORMAT.md rules say (the same checks, in the same order, as a record-by-record reader), and
     moves each block on by its record's size. Only HEALTH and BOOT records (rare) are read in
-    Python. Every offset is global, into the payloads joined in block order, so sorting by offset
+    Python. Every offset is global, into the run's bytes (blocks in order), so sorting by offset
     gives block order, then record order.
     """
-    payloads = [b.payload for b in blocks]
-    sizes = np.fromiter(map(len, payloads), np.int64, len(payloads))
-    data = b"".join(payloads) + bytes(_PAD)
-    w = _Walk(
-        data=data,
-        buf=np.frombuffer(data, np.uint8),
-        seq=np.fromiter((b.seq for b in blocks), np.uint32, len(blocks)),
-        boot=np.fromiter((b.boot_id for b in blocks), np.uint16, len(blocks)),
-    )
-    ends = np.cumsum(sizes)
-    pos = ends - sizes
+    data = blocks.raw + bytes(_PAD)
+    first = int(blocks.start[0]) if len(blocks) else 0
+    w = _Walk(data=data, buf=np.frombuffer(data, np.uint8), seq=blocks.seq, boot=blocks.boot_id)
+    pos = blocks.start - first + BLOCK_HEADER_SIZE
+    ends = blocks.end - first - BLOCK_TRAILER_SIZE
+    sizes = ends - pos
     found: dict[int, list[tuple[Array, Array]]] = {}
     live = np.nonzero(sizes > 0)[0]
     buf = w.buf
@@ -431,9 +426,9 @@ def _assign_utc(table: Array, sync: Array) -> None:
         table["utc"][rows] = s["utc"][i] + delta_ms / 1000.0
 
 
-def decode_blocks(blocks: Iterable[Block]) -> Readings:
+def decode_blocks(blocks: Blocks | Iterable[Block]) -> Readings:
     """Decode the payloads of ``blocks`` (already CRC-checked by the envelope) into columns."""
-    w = _walk(list(blocks))
+    w = _walk(blocks if isinstance(blocks, Blocks) else Blocks.of(blocks))
     r = Readings(errors=[e for _, e in w.errors], records=w.records)
     r.track = _track(w)
 

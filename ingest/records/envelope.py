@@ -9,6 +9,11 @@ Usage::
     body = build_chunk("van-0001", key, [build_block(seq=7, boot_id=3, payload=b"...")])
     chunk = parse_chunk(body)          # raises ChunkError(reason, detail) on any malformation
     if not chunk.verify(key): ...      # constant-time comparison
+    chunk.blocks.seq, chunk.blocks[0]  # the blocks as columns (Blocks), or one as a Block
+
+A chunk holds hundreds of blocks, so its blocks are kept as columns over the chunk's own bytes
+(:class:`Blocks`: offsets, seqs, boot ids, flags), not as an object per block; a :class:`Block` is
+built only when one is asked for.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import hmac
 import itertools
 import struct
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +85,138 @@ class Block(NamedTuple):
         return bool(self.flags & FLAG_FIRST_AFTER_BOOT)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Blocks:
+    """A run of blocks back to back in one buffer, as columns: what a chunk (or a van's chunks) holds.
+
+    ``data[start[i]:end[i]]`` is block ``i`` (header, payload, CRC) and every block ends where the
+    next one starts, so a run's bytes are one slice (:attr:`raw`). ``seq``, ``boot_id`` and
+    ``flags`` are its header fields. An int index gives a :class:`Block`, a slice the sub-run
+    (the same buffer, no copy); iterating gives every :class:`Block`.
+    """
+
+    data: bytes
+    start: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    seq: npt.NDArray[np.uint32]
+    boot_id: npt.NDArray[np.uint16]
+    flags: npt.NDArray[np.uint8]
+
+    @classmethod
+    def of(cls, blocks: Iterable[Block]) -> Blocks:
+        """The run of ``blocks`` (their raw bytes joined in order)."""
+        listed = list(blocks)
+        for b in listed:
+            if len(b.raw) != BLOCK_HEADER_SIZE + len(b.payload) + BLOCK_TRAILER_SIZE:
+                raise ValueError(f"block seq {b.seq}: raw bytes do not frame its payload")
+        sizes = np.fromiter((len(b.raw) for b in listed), np.int64, len(listed))
+        end = np.cumsum(sizes)
+        return cls(
+            b"".join(b.raw for b in listed),
+            end - sizes,
+            end,
+            np.fromiter((b.seq for b in listed), np.uint32, len(listed)),
+            np.fromiter((b.boot_id for b in listed), np.uint16, len(listed)),
+            np.fromiter((b.flags for b in listed), np.uint8, len(listed)),
+        )
+
+    @classmethod
+    def concat(cls, runs: Sequence[Blocks]) -> Blocks:
+        """One run of the blocks of ``runs``, in order (a single run is returned as it is)."""
+        if len(runs) == 1:
+            return runs[0]
+        if not runs:
+            return cls.of([])
+        sizes = np.concatenate([r.end - r.start for r in runs])
+        end = np.cumsum(sizes)
+        return cls(
+            b"".join(r.raw for r in runs),
+            end - sizes,
+            end,
+            np.concatenate([r.seq for r in runs]),
+            np.concatenate([r.boot_id for r in runs]),
+            np.concatenate([r.flags for r in runs]),
+        )
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> Blocks:
+        """The blocks where ``keep`` is true, as a new run."""
+        if keep.all():
+            return self
+        picked = np.nonzero(keep)[0]
+        start, end = self.start[picked], self.end[picked]
+        data = self.data
+        sizes = end - start
+        new_end = np.cumsum(sizes)
+        return Blocks(
+            b"".join(data[a:b] for a, b in zip(start.tolist(), end.tolist(), strict=True)),
+            new_end - sizes,
+            new_end,
+            self.seq[picked],
+            self.boot_id[picked],
+            self.flags[picked],
+        )
+
+    @property
+    def raw(self) -> bytes:
+        """The run's bytes: its blocks back to back."""
+        return self.data[int(self.start[0]) : int(self.end[-1])] if len(self.start) else b""
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @overload
+    def __getitem__(self, index: int) -> Block: ...
+    @overload
+    def __getitem__(self, index: slice) -> Blocks: ...
+    def __getitem__(self, index: int | slice) -> Block | Blocks:
+        if isinstance(index, slice):
+            if index.step not in (None, 1):
+                raise ValueError("a run of blocks is sliced without a step")
+            return Blocks(
+                self.data,
+                self.start[index],
+                self.end[index],
+                self.seq[index],
+                self.boot_id[index],
+                self.flags[index],
+            )
+        a, b = int(self.start[index]), int(self.end[index])
+        raw = self.data[a:b]
+        return Block(
+            int(self.seq[index]),
+            int(self.boot_id[index]),
+            int(self.flags[index]),
+            raw[BLOCK_HEADER_SIZE:-BLOCK_TRAILER_SIZE],
+            raw,
+        )
+
+    def __iter__(self) -> Iterator[Block]:
+        data = self.data
+        raws = [data[a:b] for a, b in zip(self.start.tolist(), self.end.tolist(), strict=True)]
+        fields = zip(
+            self.seq.tolist(),
+            self.boot_id.tolist(),
+            self.flags.tolist(),
+            (r[BLOCK_HEADER_SIZE:-BLOCK_TRAILER_SIZE] for r in raws),
+            raws,
+            strict=True,
+        )
+        # tuple.__new__ straight from C: a NamedTuple's own __new__ is a Python function.
+        return map(tuple.__new__, itertools.repeat(Block), fields)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Blocks | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        if not len(self):
+            return "Blocks([])"
+        return f"Blocks({len(self)} blocks, seq {int(self.seq[0])}..{int(self.seq[-1])})"
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """One upload: contiguous blocks ``first_seq..last_seq`` from ``device_id``, with its MAC."""
@@ -86,7 +224,7 @@ class Chunk:
     device_id: str
     first_seq: int
     last_seq: int
-    blocks: list[Block]
+    blocks: Blocks
     signed_part: bytes
     mac: bytes
 
@@ -97,7 +235,7 @@ class Chunk:
 
     @property
     def blocks_bytes(self) -> bytes:
-        return b"".join(b.raw for b in self.blocks)
+        return self.blocks.raw
 
 
 def build_block(
@@ -133,13 +271,14 @@ def _parse_block_at(data: bytes | memoryview, pos: int) -> tuple[Block, int]:
     return Block(seq, boot_id, flags, raw[BLOCK_HEADER_SIZE:-BLOCK_TRAILER_SIZE], raw), end
 
 
-def parse_blocks(data: bytes | memoryview) -> list[Block]:
+def parse_blocks(data: bytes | memoryview) -> Blocks:
     """Every block in ``data``, back to back; raises :class:`ChunkError` on the first bad one.
 
     Contiguity of sequence numbers is not checked here (see :func:`parse_chunk`).
     """
-    fast = _parse_blocks_fast(data)
-    return fast[0] if fast is not None else _parse_blocks_one_by_one(data)
+    buf = bytes(data)
+    fast = _parse_blocks_fast(buf, 0, len(buf))
+    return fast if fast is not None else Blocks.of(_parse_blocks_one_by_one(buf))
 
 
 def _parse_blocks_one_by_one(data: bytes | memoryview) -> list[Block]:
@@ -152,40 +291,42 @@ def _parse_blocks_one_by_one(data: bytes | memoryview) -> list[Block]:
     return blocks
 
 
-def _parse_blocks_fast(data: bytes | memoryview) -> tuple[list[Block], npt.NDArray[Any]] | None:
-    """The blocks and their seqs (u32 array) when every block is intact, else None.
+def _parse_blocks_fast(buf: bytes, begin: int, end: int) -> Blocks | None:
+    """The blocks of ``buf[begin:end]`` when every one is intact (offsets into ``buf``), else None.
 
-    Only the walk from length to length is per-block Python; the headers are checked as one
-    array and the CRCs with one C call per block. Any anomaly returns None: the caller then runs
-    :func:`_parse_blocks_one_by_one`, which raises exactly the error the first bad block deserves.
+    Only the walk from length to length and the CRC (one C call per block) are per-block Python;
+    the headers are checked as one array and no object is built per block. Any anomaly returns
+    None: the caller then runs :func:`_parse_blocks_one_by_one`, which raises exactly the error
+    the first bad block deserves.
     """
-    buf = bytes(data)
-    total = len(buf)
     starts: list[int] = []
     append = starts.append
-    pos = 0
-    last_header = total - BLOCK_HEADER_SIZE
-    while pos < total:
+    pos = begin
+    last_header = end - BLOCK_HEADER_SIZE
+    while pos < end:
         if pos > last_header:
             return None
         append(pos)
         pos += BLOCK_HEADER_SIZE + BLOCK_TRAILER_SIZE + (buf[pos + 10] | buf[pos + 11] << 8)
-    if pos != total:
+    if pos != end:
         return None
     if not starts:
-        return [], np.zeros(0, np.uint32)
+        return Blocks.of([])
+    ends = [*starts[1:], end]
+    if any(crc != _CRC_RESIDUE for crc in map(zlib.crc32, map(buf.__getitem__, map(slice, starts, ends)))):
+        return None
     at = np.array(starts, np.int64)
     head = np.frombuffer(buf, np.uint8)[at[:, None] + _HEADER_OFFSETS].view(_HEADER_DTYPE)[:, 0]
     if not (np.all(head["magic"] == BLOCK_MAGIC) and np.all(head["version"] == FORMAT_VERSION)):
         return None
-    ends = [*starts[1:], total]
-    raws = [buf[a:b] for a, b in zip(starts, ends, strict=True)]
-    if any(crc != _CRC_RESIDUE for crc in map(zlib.crc32, raws)):
-        return None
-    payloads = [r[BLOCK_HEADER_SIZE:-BLOCK_TRAILER_SIZE] for r in raws]
-    seqs = head["seq"]
-    blocks = list(map(Block, seqs.tolist(), head["boot_id"].tolist(), head["flags"].tolist(), payloads, raws))
-    return blocks, seqs
+    return Blocks(
+        buf,
+        at,
+        np.array(ends, np.int64),
+        head["seq"].astype(np.uint32),
+        head["boot_id"].astype(np.uint16),
+        head["flags"].astype(np.uint8),
+    )
 
 
 def build_chunk(device_id: str, key: bytes, blocks: list[bytes]) -> bytes:
@@ -243,25 +384,25 @@ def parse_chunk(body: bytes | memoryview) -> Chunk:
     min_bytes = count * (BLOCK_HEADER_SIZE + BLOCK_TRAILER_SIZE)
     if nbytes < min_bytes:
         raise ChunkError("bad_length", f"{nbytes} block bytes cannot hold seq {first_seq}..{last_seq}")
-    fast = _parse_blocks_fast(memoryview(data)[pos:end_blocks])
-    if fast is not None:
-        blocks, seqs = fast
-        expected = (first_seq + np.arange(len(seqs), dtype=np.int64)) % SEQ_MODULUS
-        in_order = bool(np.array_equal(seqs, expected))
+    blocks = _parse_blocks_fast(data, pos, end_blocks)
+    if blocks is not None:
+        expected = (first_seq + np.arange(len(blocks), dtype=np.int64)) % SEQ_MODULUS
+        in_order = bool(np.array_equal(blocks.seq, expected))
     else:
         try:
-            blocks = _parse_blocks_one_by_one(memoryview(data)[pos:end_blocks])
+            listed = _parse_blocks_one_by_one(memoryview(data)[pos:end_blocks])
         except ChunkError as exc:
             # A block that runs past the declared length is a length error of the chunk, not truncation.
             if exc.reason == "truncated":
                 raise ChunkError("bad_length", exc.detail) from None
             raise
+        blocks = Blocks.of(listed)
         in_order = False
     if not in_order:
         expected_seq = first_seq
-        for block in blocks:
-            if block.seq != expected_seq:
-                raise ChunkError("seq_gap", f"expected block seq {expected_seq}, found {block.seq}")
+        for seq in blocks.seq.tolist():
+            if seq != expected_seq:
+                raise ChunkError("seq_gap", f"expected block seq {expected_seq}, found {seq}")
             expected_seq = (expected_seq + 1) % SEQ_MODULUS
     if len(blocks) != count:
         raise ChunkError(

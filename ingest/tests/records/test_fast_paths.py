@@ -16,7 +16,6 @@ import pytest
 
 from ingest.records import ChunkError, build_block, build_chunk, decode, envelope, parse_blocks, parse_chunk
 from ingest.records.decode import Readings, decode_blocks
-from ingest.records.envelope import Block
 from ingest.tests.records import previous_decode
 
 KEY = bytes(range(32))
@@ -85,12 +84,13 @@ def test_decode_matches_the_record_by_record_reader(
     rng = random.Random(seed)
     reasons: set[str] = set()
     for _ in range(500):
-        blocks = [
-            Block(rng.getrandbits(32), rng.randrange(3), 0, _payload(rng), b"")
+        raw = [
+            build_block(seq=rng.getrandbits(32), boot_id=rng.randrange(3), payload=_payload(rng))
             for _ in range(rng.randint(0, 6))
         ]
+        blocks = parse_blocks(b"".join(raw))
         got = decode_blocks(blocks)
-        _same_readings(got, previous_decode.decode_blocks(blocks))
+        _same_readings(got, previous_decode.decode_blocks(list(blocks)))
         reasons |= {e.reason for e in got.errors}
     # The damage really reached every rule (else this test would prove little).
     assert reasons >= {
@@ -149,7 +149,7 @@ def test_parse_chunk_matches_the_block_by_block_reader(seed: int, monkeypatch: p
             signed = signed[:start] + b"".join(blocks) + signed[-32:]
         bodies.append(_damaged(rng, signed))
     fast = [_chunk_outcome(b) for b in bodies]
-    monkeypatch.setattr(envelope, "_parse_blocks_fast", lambda data: None)
+    monkeypatch.setattr(envelope, "_parse_blocks_fast", lambda *_: None)
     reference = [_chunk_outcome(b) for b in bodies]
     assert fast == reference
     kinds = {o[1][0] for o in fast if o[0] == "error"}
@@ -169,5 +169,5 @@ def test_parse_blocks_matches_on_random_bytes(monkeypatch: pytest.MonkeyPatch) -
             return "error", (exc.reason, exc.detail)
 
     fast = [outcome(d) for d in datas]
-    monkeypatch.setattr(envelope, "_parse_blocks_fast", lambda data: None)
+    monkeypatch.setattr(envelope, "_parse_blocks_fast", lambda *_: None)
     assert fast == [outcome(d) for d in datas]
