@@ -8,13 +8,15 @@ What is measured (one fresh database, the real service as ``uvicorn --workers N`
   range de-duplication, decode, filters, binary COPY, commit, ack) to 1 and 2 workers. The traffic
   is what depots send: ``FACTEUR_BENCH_GATEWAYS`` (4) gateways, one per depot, each forwarding its
   own vans' chunks in spool order with one batch in flight at a time (as ``gateway.forwarder``
-  does), on a new connection per request (see ``gateway_forwarder``).
+  does), on a new connection per request (see ``gateway_forwarder``), sent by a lean HTTP/1.1
+  client (:mod:`bench.http_post`) so that the load generator takes little of the CPU the service
+  is measured on (raw COPY's client only writes pre-encoded bodies).
 
 Reported: readings/s, the ratio to raw COPY with as many connections as workers, CPU µs per
 reading of the ingest processes (and of all PostgreSQL processes, which other users of a shared
 machine inflate), the p50/p99 acknowledgement time of a batch request, and the CPU time of each
-worker process (an idle worker would show there). Raw COPY and the
-service alternate for ``FACTEUR_BENCH_ROUNDS`` rounds (2) and each keeps its best run.
+worker process (an idle worker would show there), and the CPU of the load generator. Raw COPY and
+the service alternate for ``FACTEUR_BENCH_ROUNDS`` rounds (3) and each keeps its best run.
 
     make bench BENCH_ARGS=ingest        # or: python -m bench ingest
     FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=6   # size (default ≈ 1 M readings)
@@ -35,6 +37,7 @@ import httpx
 import numpy as np
 import psycopg
 
+from bench.http_post import post
 from bench.procstat import cpu_seconds, postgres_cpu, tree, wait_healthy
 from gateway.config import GatewaySettings
 from ingest import localdb
@@ -58,9 +61,9 @@ CHUNKS_PER_BATCH = int(
 )
 #: Depots, each with its gateway forwarding its own vans' chunks (FACTEUR_BENCH_GATEWAYS).
 GATEWAYS = int(os.environ.get("FACTEUR_BENCH_GATEWAYS", "4"))
-ROUNDS = int(os.environ.get("FACTEUR_BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("FACTEUR_BENCH_ROUNDS", "3"))
 ADMIN = "bench-admin-token"
-WIDTHS = (28, 12, 8, 14, 10, 9, 9)
+WIDTHS = (28, 12, 8, 14, 10, 14, 9, 9)
 
 
 @dataclass
@@ -114,8 +117,9 @@ def reset(url: str) -> None:
         conn.execute("TRUNCATE track, air, chunk_ranges, raw_runs, quarantine, boot_anchors")
 
 
-def raw_copy(url: str, data: Dataset, connections: int) -> float:
-    """Seconds to COPY every pre-encoded body over ``connections`` connections."""
+def raw_copy(url: str, data: Dataset, connections: int) -> tuple[float, float]:
+    """Seconds to COPY every pre-encoded body over ``connections`` connections, and the client's CPU
+    seconds."""
     jobs = [("track", b) for b in data.copy_bodies["track"]] + [("air", b) for b in data.copy_bodies["air"]]
     names = {
         k: ", ".join(["time", "device_id", "boot_id", "seq", "ticks", *(c for c, _, _ in LAYOUT[k][1])])
@@ -136,16 +140,16 @@ def raw_copy(url: str, data: Dataset, connections: int) -> float:
             ):
                 cp.write(body)
 
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     threads = [threading.Thread(target=worker, args=(c,)) for c in conns]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
+    elapsed, client_cpu = time.perf_counter() - start, time.process_time() - cpu0
     for c in conns:
         c.close()
-    return elapsed
+    return elapsed, client_cpu
 
 
 @dataclass
@@ -157,6 +161,8 @@ class ServiceRun:
     accepted: int
     #: CPU seconds of each worker process, largest first (are the workers evenly loaded?).
     worker_cpu: list[float]
+    #: CPU seconds of the load generator (this process) while it sent.
+    client_cpu: float
 
 
 def service(url: str, data: Dataset, workers: int) -> ServiceRun:
@@ -201,26 +207,25 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
             # A new connection per request: uvicorn's workers share one listening socket, and a
             # kept-alive connection stays with the worker that accepted it (a load balancer would
             # spread requests); a new one is accepted by whichever worker is free.
-            limits = httpx.Limits(max_keepalive_connections=0)
-            async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-                for body in queue:
-                    while True:
-                        t0 = time.perf_counter()
-                        resp = await http.post(f"{base}/v1/chunks", content=body, headers=headers)
-                        if resp.status_code in (429, 503):
-                            await asyncio.sleep(float(resp.headers.get("retry-after", "1")) / 10)
-                            continue
-                        resp.raise_for_status()
-                        latencies.append(time.perf_counter() - t0)
-                        accepted += int(resp.json()["accepted"])
-                        break
+            for body in queue:
+                while True:
+                    t0 = time.perf_counter()
+                    resp = await post("127.0.0.1", port, "/v1/chunks", body, headers, timeout=120)
+                    if resp.status in (429, 503):
+                        await asyncio.sleep(float(resp.headers.get("retry-after", "1")) / 10)
+                        continue
+                    if resp.status != 200:
+                        raise RuntimeError(f"ingest answered {resp.status}: {resp.body[:200]!r}")
+                    latencies.append(time.perf_counter() - t0)
+                    accepted += int(resp.json()["accepted"])
+                    break
 
         async def client() -> None:
             await asyncio.gather(*(gateway_forwarder(q, t) for q, t in zip(queues, tokens, strict=True)))
 
-        start = time.perf_counter()
+        start, client0 = time.perf_counter(), time.process_time()
         asyncio.run(client())
-        elapsed = time.perf_counter() - start
+        elapsed, client_cpu = time.perf_counter() - start, time.process_time() - client0
         pids = tree(proc.pid)
         # The busiest processes are the workers (with --workers 2, uvicorn's supervisor and
         # multiprocessing's resource tracker idle).
@@ -232,6 +237,7 @@ def service(url: str, data: Dataset, workers: int) -> ServiceRun:
             latencies,
             accepted,
             per_worker,
+            client_cpu,
         )
     finally:
         proc.terminate()
@@ -253,16 +259,16 @@ def main() -> int:
               f"(built in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
         # Raw COPY and the service alternate, ROUNDS times; each configuration keeps its best run,
         # so a burst of load from other users of the machine does not decide the ratio.
-        raw: dict[int, tuple[float, float]] = {}  # connections -> (readings/s, pg µs/reading)
+        raw: dict[int, tuple[float, float, float]] = {}  # connections -> (readings/s, pg, client µs/rd)
         svc: dict[int, tuple[float, ServiceRun]] = {}
         for _ in range(ROUNDS):
             for n in (1, 2):
                 reset(url)
                 pg0 = postgres_cpu()
-                seconds = raw_copy(url, data, n)
+                seconds, client_cpu = raw_copy(url, data, n)
                 pg_us = (postgres_cpu() - pg0) / data.readings * 1e6
-                if data.readings / seconds > raw.get(n, (0.0, 0.0))[0]:
-                    raw[n] = (data.readings / seconds, pg_us)
+                if data.readings / seconds > raw.get(n, (0.0, 0.0, 0.0))[0]:
+                    raw[n] = (data.readings / seconds, pg_us, client_cpu / data.readings * 1e6)
                 reset(url)
                 run = service(url, data, n)
                 if run.accepted != total_blocks:
@@ -276,30 +282,35 @@ def main() -> int:
             "vs raw",
             "ingest µs/rd",
             "pg µs/rd",
+            "client µs/rd",
             "p50 ms",
             "p99 ms",
         )
         print("".join(f"{h:<28}" if i == 0 else f"{h:>{WIDTHS[i]}}" for i, h in enumerate(header)))
         for n in (1, 2):
             print(f"{f'raw binary COPY, {n} conn':<28}{raw[n][0]:>12,.0f}{'1.00':>8}{'-':>14}"
-                  f"{raw[n][1]:>10.2f}{'-':>9}{'-':>9}")  # fmt: skip
+                  f"{raw[n][1]:>10.2f}{raw[n][2]:>14.2f}{'-':>9}{'-':>9}")  # fmt: skip
         for n in (1, 2):
             rate, run = svc[n]
             lat = np.array(run.latencies) * 1000
             ingest_us = run.ingest_cpu / data.readings * 1e6
             pg_us = run.postgres_cpu / data.readings * 1e6
+            client_us = run.client_cpu / data.readings * 1e6
             print(f"{f'service, {n} worker(s)':<28}{rate:>12,.0f}{rate / raw[n][0]:>8.2f}"
-                  f"{ingest_us:>14.2f}{pg_us:>10.2f}"
+                  f"{ingest_us:>14.2f}{pg_us:>10.2f}{client_us:>14.2f}"
                   f"{np.percentile(lat, 50):>9.0f}{np.percentile(lat, 99):>9.0f}")  # fmt: skip
         for n in (1, 2):
             rate, run = svc[n]
-            # When raw COPY keeps every CPU busy with PostgreSQL alone, the service (same database
-            # work, plus its own) cannot beat this ratio of CPU per reading, whatever its wall time.
-            cpu_bound = raw[n][1] / ((run.postgres_cpu + run.ingest_cpu) / data.readings * 1e6)
+            # When both keep every CPU busy, the ratio of throughputs is the inverse ratio of the CPU
+            # each spends per reading (database, service and load generator on the same cores).
+            svc_us = (run.postgres_cpu + run.ingest_cpu + run.client_cpu) / data.readings * 1e6
+            raw_us = raw[n][1] + raw[n][2]
+            cpu_bound = raw_us / svc_us
             print(f"service, {n} worker(s): CPU s per worker process "
                   + " / ".join(f"{c:.2f}" for c in run.worker_cpu)
-                  + f"; CPU-bound ceiling (raw pg / service pg + ingest, per reading) {cpu_bound:.2f}; "
-                  f"raw COPY keeps {raw[n][0] * raw[n][1] / 1e6:.2f} CPUs busy in PostgreSQL")  # fmt: skip
+                  + f"; all CPU per reading {svc_us:.2f} µs vs raw COPY's {raw_us:.2f} "
+                  f"(ratio when CPU-bound {cpu_bound:.2f}); CPUs busy: service "
+                  f"{rate * svc_us / 1e6:.2f}, raw COPY {raw[n][0] * raw_us / 1e6:.2f}")  # fmt: skip
         print(f"(chunk = {BLOCKS_PER_CHUNK} blocks; batch = {CHUNKS_PER_BATCH} chunks "
               f"≈ {CHUNKS_PER_BATCH * BLOCKS_PER_CHUNK * 10} readings; "
               f"{GATEWAYS} gateways, one batch in flight each; "
