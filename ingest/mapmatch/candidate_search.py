@@ -60,9 +60,11 @@ def _without_departures(net: RoadNetwork, near: NearEdges) -> NearEdges:
     if not departure.any() or not arrival.any():
         return near
     n = max(net.n_nodes, 1)
-    arrivals = near.point[arrival] * n + net.edge_to[near.edge[arrival]]
+    arrivals = np.sort(near.point[arrival] * n + net.edge_to[near.edge[arrival]])
     rows = np.flatnonzero(departure)
-    redundant = np.isin(near.point[rows] * n + net.edge_from[near.edge[rows]], arrivals)
+    key = near.point[rows] * n + net.edge_from[near.edge[rows]]
+    # A sorted lookup: np.isin took twice as long on these few thousand keys.
+    redundant = arrivals[np.minimum(np.searchsorted(arrivals, key), len(arrivals) - 1)] == key
     keep = np.ones(len(near.edge), dtype=np.bool_)
     keep[rows[redundant]] = False
     return NearEdges(

@@ -57,8 +57,24 @@ class Trace:
 
 
 def sampling_intervals(traces: Sequence[Trace]) -> Float:
-    """Each trace's sampling interval: the median time step between its fixes (0 for one fix)."""
-    return np.array([float(np.median(np.diff(tr.t))) if len(tr.t) > 1 else 0.0 for tr in traces])
+    """Each trace's sampling interval: the median time step between its fixes (0 for one fix).
+
+    All traces' steps are sorted at once (by trace, then step), and each trace's median read off
+    its run (one ``np.median`` per trace cost more than the rest of matching a sparse trace)."""
+    steps = [np.diff(tr.t) for tr in traces]
+    count = np.array([len(d) for d in steps], dtype=np.int64)
+    out = np.zeros(len(traces))
+    if not count.any():
+        return out
+    flat = np.concatenate(steps)
+    owner = np.repeat(np.arange(len(traces)), count)
+    ordered = flat[np.lexsort((flat, owner))]
+    first = np.cumsum(count) - count
+    has = count > 0
+    lo = first[has] + (count[has] - 1) // 2
+    hi = first[has] + count[has] // 2
+    out[has] = (ordered[lo] + ordered[hi]) / 2.0
+    return out
 
 
 def standstill_windows(interval: Float, params: MatchParams) -> Float:
@@ -161,6 +177,7 @@ class MapMatcher:
         restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
         raw_dt = t[kept] - t[np.maximum(kept - 1, 0)] if q else np.zeros(0)
         k = cand.edge.shape[1]
+        # transition[row, to, from]: the layout the Viterbi step reads (its max runs over "from").
         transition = np.full((q, k, k), -np.inf, dtype=np.float32)
         # Only pairs of real candidates are scored (most of the K × K slots are empty). Flat
         # indices: gathers and the scatter into ``transition`` are 1-D, the cheapest NumPy has.
@@ -180,10 +197,10 @@ class MapMatcher:
 
         def score(rows: slice | Int, routes: RouteTable) -> None:
             """Fill ``transition`` for the candidate pairs of the decoded fixes ``rows``."""
-            pairs = live[prev[rows]][:, :, None] & live[rows][:, None, :] & ~restart[rows, None, None]
-            flat = np.flatnonzero(pairs)
-            local, ij = np.divmod(flat, kk)
-            i, j = np.divmod(ij, k)
+            pairs = live[rows][:, :, None] & live[prev[rows]][:, None, :] & ~restart[rows, None, None]
+            flat = np.flatnonzero(pairs)  # (row, to j, from i), as ``transition`` is laid out
+            local, ji = np.divmod(flat, kk)
+            j, i = np.divmod(ji, k)
             row = all_rows[rows][local]
             a_slot = prev[row] * k + i
             b_slot = row * k + j
@@ -199,7 +216,7 @@ class MapMatcher:
                 params=p,
                 loops=self.loops,
             )
-            transition_flat[row * kk + ij] = transition_logp(
+            transition_flat[row * kk + ji] = transition_logp(
                 route, kind, step_gc, dt[row], p, scale=scale[row]
             )
 

@@ -168,15 +168,18 @@ def _turns_round(
     """
     out_degree = np.diff(net.out_offsets)
     an, fbn = a[need], fb[need]
-    end = need[(last == net.reverse_edge[b[need]]) & (last >= 0) & (out_degree[fbn] > 1)]
+    # Each test narrows the rows before the next, costlier one looks at them.
+    hit = np.flatnonzero(last == net.reverse_edge[b[need]])
+    end = need[hit[(last[hit] >= 0) & (out_degree[fbn[hit]] > 1)]]
     la = net.edge_length[an]  # as long as rev(a)
     slack = between + _EPS * np.maximum(between, 1.0)
-    v = np.flatnonzero((slack >= la) & np.isfinite(between))
+    v = np.flatnonzero((slack >= la) & np.isfinite(between) & (net.reverse_edge[an] >= 0))
+    v = v[out_degree[ta[need[v]]] > 1]
     x, y = net.node_xy[:, 0].copy(), net.node_xy[:, 1].copy()  # 1-D gathers are far cheaper
     fav, fbv = fa[need[v]], fbn[v]
-    v = v[_within(x, y, fav, fbv, slack[v] - la[v])]
-    v = v[(net.reverse_edge[an[v]] >= 0) & (out_degree[ta[need[v]]] > 1)]
-    fav, fbv, lav, bv = fa[need[v]], fbn[v], la[v], between[v]
+    room = _within(x, y, fav, fbv, slack[v] - la[v])
+    v, fav, fbv = v[room], fav[room], fbv[room]
+    lav, bv = la[v], between[v]
     from_a = np.zeros(len(v))
     other = fav != fbv
     from_a[other] = table.lookup_distance(fav[other], fbv[other])

@@ -2,8 +2,12 @@
 
 Input is flat over the fixes of all traces (grouped by trace, in time order): per fix the
 emission log-probabilities of its K candidates, and the (K, K) transition log-probabilities from
-the previous fix. A fix where ``restart`` is set, or whose every transition is impossible, starts
-a new chain (a break) rather than failing the trace.
+the previous fix's candidates, indexed (to, from): the max over the previous candidates runs
+along the contiguous last axis. A fix where ``restart`` is set, or whose every transition is
+impossible, starts a new chain (a break) rather than failing the trace.
+
+The forward pass steps all traces at once; the backtrack is one plain loop over the fixes (a
+slot lookup each), cheaper than an array step per time step with a handful of calls each.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ def viterbi(
     restart: Bool,
     trace_offsets: Int,
 ) -> ViterbiPath:
-    """Most likely candidate per fix, for every trace (``trace_offsets``: CSR over fixes)."""
+    """Most likely candidate per fix, for every trace (``trace_offsets``: CSR over fixes);
+    ``transition[fix, to, from]``."""
     q, k = emission.shape
     lengths = np.diff(trace_offsets)
     order = np.argsort(-lengths, kind="stable")
@@ -57,7 +62,7 @@ def viterbi(
         else:
             # (trace, to, from): the max runs over the contiguous last axis, several times
             # faster than over the middle one; the fancy gather beats a second max pass.
-            cand = np.add(score[:n, None, :], transition[fix].transpose(0, 2, 1), order="C")
+            cand = transition[fix] + score[:n, None, :]
             best = np.argmax(cand, axis=2)
             new = cand[rows[:n], slots, best] + emis
             back[fix] = best
@@ -68,20 +73,21 @@ def viterbi(
         score[:n] = new
         forward[fix] = new
         chain_start[fix] = fresh
-    choice = np.zeros(q, dtype=np.int64)
-    last_step = sorted_lengths - 1
-    for s in range(longest - 1, -1, -1):
-        n = int(active[s])
-        fix = starts[:n] + s
-        ends_here = last_step[:n] == s
-        if s == longest - 1 or ends_here.any():
-            e = fix[ends_here] if s != longest - 1 else fix
-            choice[e] = np.argmax(forward[e], axis=1)
-        if s == 0:
-            break
-        nxt = fix
-        prev = fix - 1
-        follow = ~chain_start[nxt]
-        choice[prev[follow]] = back[nxt[follow], choice[nxt[follow]]]
-        choice[prev[~follow]] = np.argmax(forward[prev[~follow]], axis=1)
-    return ViterbiPath(choice=choice, chain_start=chain_start, forward=forward)
+    return ViterbiPath(
+        choice=_backtrack(forward, back, chain_start, trace_offsets), chain_start=chain_start, forward=forward
+    )
+
+
+def _backtrack(forward: Float, back: npt.NDArray[np.int8], chain_start: Bool, trace_offsets: Int) -> Int:
+    """Each fix's slot: its own best where its chain ends there (the trace's last fix, or a new
+    chain starts at the next one), else the slot the next fix's choice came from."""
+    q, k = forward.shape
+    choice: Int = np.argmax(forward, axis=1) if q else np.zeros(0, dtype=np.int64)
+    follows = np.zeros(q, dtype=np.bool_)
+    follows[:-1] = ~chain_start[1:]
+    last = trace_offsets[1:] - 1
+    follows[last[last >= 0]] = False
+    back_flat = back.reshape(-1)
+    for i in np.flatnonzero(follows)[::-1].tolist():
+        choice[i] = back_flat[(i + 1) * k + choice[i + 1]]
+    return choice

@@ -9,6 +9,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from ingest.mapmatch import MapMatcher, MatchParams, MatchResult, Trace
+from ingest.mapmatch.matcher import sampling_intervals
 from ingest.mapmatch.transition import STANDSTILL
 from ingest.roadnet import RoadNetwork, load_network, monaco_pbf
 
@@ -166,3 +167,19 @@ def test_gnss_losses_longer_than_the_route_table_are_rerouted(
     unbounded = matcher.match(gapped)
     assert np.array_equal(result.edge, unbounded.edge)
     np.testing.assert_allclose(result.offset, unbounded.offset)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.0, 2.0, 10.0, 30.0, 3600.0]), max_size=9),
+        max_size=6,
+    )
+)
+def test_sampling_intervals_are_each_traces_median_step(steps: list[list[float]]) -> None:
+    # One sort for all traces must give what a median per trace gives (even and odd step
+    # counts, ties, single fixes and empty traces among the others).
+    traces = [Trace(t=np.cumsum([0.0, *s]), xy=np.zeros((len(s) + 1, 2))) for s in steps]
+    traces += [Trace(t=np.zeros(0), xy=np.zeros((0, 2)))]
+    expected = [float(np.median(s)) if s else 0.0 for s in steps] + [0.0]
+    np.testing.assert_array_equal(sampling_intervals(traces), expected)
