@@ -278,8 +278,8 @@ async def _process(
     for kind, table in tables_of(r).items():
         if not len(table):
             continue
-        keep, reasons = apply_filters(kind, table, now)
-        quarantined += [(kind, str(reasons[i]), table[i]) for i in np.nonzero(~keep)[0]]
+        keep, rejected = apply_filters(kind, table, now)
+        quarantined += [(kind, reason, table[row]) for row, reason in rejected]
         good = table if keep.all() else table[keep]  # a boolean mask copies every row
         if not len(good):
             continue

@@ -1,7 +1,7 @@
 """Run the filters for one record kind: which rows are kept, and why each other row was not.
 
-keep, reasons = apply_filters("track", table, now=time.time())
-# reasons: array of str ("" where kept): the first filter that rejected the row
+keep, rejected = apply_filters("track", table, now=time.time())
+# rejected: [(row, reason), ...] in row order; reason is the first filter that rejected the row
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import numpy.typing as npt
 
 from ingest.filters import rules
 from ingest.filters.rules import Mask, Table
@@ -40,14 +39,18 @@ RULES: dict[str, list[tuple[str, Rule]]] = {
 }
 
 
-def apply_filters(kind: str, table: Table, now: float) -> tuple[Mask, npt.NDArray[np.object_]]:
-    """(keep mask, reason per row: "" when kept, else the first rule that rejected it)."""
-    reasons = np.full(len(table), "", dtype=object)
+def apply_filters(kind: str, table: Table, now: float) -> tuple[Mask, list[tuple[int, str]]]:
+    """(keep mask, ``(row, reason)`` of every rejected row in row order: the first rule that
+    rejected it). Rejections are rare, so they are listed rather than given a reason per row."""
     keep = np.ones(len(table), bool)
+    rejected: list[tuple[int, str]] = []
     for name, rule in RULES[kind]:
         if not keep.any():
             break
         hit = rule(table, now) & keep
-        reasons[hit] = name
-        keep &= ~hit
-    return keep, reasons
+        rows = np.flatnonzero(hit)
+        if len(rows):
+            rejected += [(row, name) for row in rows.tolist()]
+            keep[rows] = False
+    rejected.sort()
+    return keep, rejected

@@ -63,15 +63,19 @@ def impossible_jump(table: Table) -> Mask:
     out = np.zeros(len(table), bool)
     utc, lat, lon, boot = table["utc"], table["lat"], table["lon"], table["boot_id"]
     ok = table["fix"] & np.isfinite(utc) & np.isfinite(lat) & np.isfinite(lon)
-    rows = np.nonzero(ok)[0]
-    if len(rows) < 3:
+    rows: npt.NDArray[np.intp] | slice
+    if ok.all():  # the usual case: every row a dated fix, read in place rather than gathered
+        rows, b, u, la, lo = slice(None), boot, utc, lat, lon
+    else:
+        rows = np.nonzero(ok)[0]
+        b, u, la, lo = boot[rows], utc[rows], lat[rows], lon[rows]
+    if len(u) < 3:
         return out
-    b, u = boot[rows], utc[rows]
     # Rows usually arrive in (boot, time) order already; then the stable sort is the identity.
     if not np.all((b[1:] > b[:-1]) | ((b[1:] == b[:-1]) & (u[1:] >= u[:-1]))):
         order = np.lexsort((u, b))
-        rows, b, u = rows[order], b[order], u[order]
-    la, lo = lat[rows], lon[rows]
+        rows = np.arange(len(table))[rows][order]
+        b, u, la, lo = b[order], u[order], la[order], lo[order]
     limit = MAX_SPEED_MS * np.maximum(u[1:] - u[:-1], 1.0)
     # Between points on Earth the great-circle distance is at most R * (|dlat| + |dlon|) (along a
     # meridian, then at most the equator's length of arc): only legs whose bound exceeds the limit,
@@ -80,13 +84,16 @@ def impossible_jump(table: Table) -> Mask:
     on_earth = (np.abs(la) <= 90) & (np.abs(lo) <= 180)
     maybe = (bound * (1 + 1e-9) > limit) | ~(on_earth[1:] & on_earth[:-1])
     legs = np.nonzero((b[1:] == b[:-1]) & maybe)[0]
-    bad_leg = np.zeros(len(rows) - 1, bool)
+    bad_leg = np.zeros(len(u) - 1, bool)
     if len(legs):
         dist = _distance_m(la[legs], lo[legs], la[legs + 1], lo[legs + 1])
         bad_leg[legs] = dist > limit[legs]
-    spike = np.zeros(len(rows), bool)
+    spike = np.zeros(len(u), bool)
     spike[1:-1] = bad_leg[:-1] & bad_leg[1:]
-    out[rows[spike]] = True
+    if isinstance(rows, slice):
+        out[spike] = True
+    else:
+        out[rows[spike]] = True
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from ingest.chunks import rollup
 from ingest.chunks.batch import BatchError, join_batch, split_batch
 from ingest.chunks.pgcopy import Column, copy_body
 from ingest.filters.pipeline import apply_filters
-from ingest.filters.rules import EARLIEST_UTC
+from ingest.filters.rules import EARLIEST_UTC, MAX_SPEED_MS, _distance_m, impossible_jump
 from ingest.records.decode import TRACK_DTYPE
 
 
@@ -104,9 +105,62 @@ FILTER_CASES = [
 
 @pytest.mark.parametrize(("name", "utc", "lat", "reasons"), FILTER_CASES, ids=[c[0] for c in FILTER_CASES])
 def test_filters(name: str, utc: list[float], lat: list[float], reasons: list[str]) -> None:
-    keep, why = apply_filters("track", _track(utc, lat), now=1.7e9)
-    assert why.tolist() == reasons
+    keep, rejected = apply_filters("track", _track(utc, lat), now=1.7e9)
+    why = [""] * len(utc)
+    for row, reason in rejected:
+        why[row] = reason
+    assert why == reasons
+    assert [row for row, _ in rejected] == sorted(row for row, _ in rejected)
     assert keep.tolist() == [r == "" for r in reasons]
+
+
+def _jumps_one_by_one(t: npt.NDArray[Any]) -> list[bool]:
+    """impossible_jump as its docstring says it, fix after fix: per boot in time order, a fix whose
+    legs to both neighbours are faster than MAX_SPEED_MS (a leg under 1 s counts as 1 s)."""
+    out = [False] * len(t)
+    ok = t["fix"] & np.isfinite(t["utc"]) & np.isfinite(t["lat"]) & np.isfinite(t["lon"])
+    for boot in sorted(set(t["boot_id"][ok].tolist())):
+        rows = sorted(
+            (i for i in range(len(t)) if ok[i] and t["boot_id"][i] == boot), key=lambda i: t["utc"][i]
+        )
+        bad = []
+        for a, b in itertools.pairwise(rows):
+            dist = _distance_m(
+                t["lat"][a : a + 1], t["lon"][a : a + 1], t["lat"][b : b + 1], t["lon"][b : b + 1]
+            )
+            bad.append(bool(dist[0] > MAX_SPEED_MS * max(t["utc"][b] - t["utc"][a], 1.0)))
+        for k in range(1, len(rows) - 1):
+            out[rows[k]] = bad[k - 1] and bad[k]
+    return out
+
+
+def test_impossible_jump_matches_the_fix_by_fix_reading() -> None:
+    """Random tracks (spikes, gaps, non-fixes, undated rows, two boots, rows out of order, points
+    off the planet): the vectorised filter (in-place reads when every row is a dated fix, the
+    great-circle bound before the haversine) rejects exactly what the plain reading does."""
+    rng = np.random.default_rng(7)
+    spikes = 0
+    for _ in range(400):
+        n = int(rng.integers(0, 40))
+        t = np.zeros(n, TRACK_DTYPE)
+        t["boot_id"] = rng.integers(1, 3, n) if rng.random() < 0.3 else 1
+        t["utc"] = 1.7e9 + np.cumsum(rng.choice([0.2, 1.0, 1.0, 30.0], n))
+        t["lat"] = 60.17 + np.cumsum(rng.normal(0, 1e-4, n))
+        t["lon"] = 24.94 + np.cumsum(rng.normal(0, 1e-4, n))
+        t["fix"] = True
+        jump = rng.random(n) < 0.1
+        # Around the speed limit (241 m/s: ~0.002° in a second) and far beyond it.
+        t["lat"][jump] += rng.choice([0.0015, 0.0025, 0.004, 0.5, -2.0, 40.0], int(jump.sum()))
+        if rng.random() < 0.4:  # damage: non-fixes, undated rows, NaN or off-planet positions
+            t["fix"][rng.random(n) < 0.1] = False
+            t["utc"][rng.random(n) < 0.05] = np.nan
+            t["lon"][rng.random(n) < 0.05] = rng.choice([np.nan, 200.0])
+        if rng.random() < 0.3:
+            t = t[rng.permutation(n)]
+        got = impossible_jump(t).tolist()
+        assert got == _jumps_one_by_one(t)
+        spikes += sum(got)
+    assert spikes > 50  # the cases really contain rejected spikes
 
 
 @pytest.mark.parametrize(
