@@ -32,7 +32,8 @@ _WIRE = {"float8": ">f8", "float4": ">f4", "int2": ">i2", "int4": ">i4", "int8":
 class Column:
     """``kind``: float8, float4, int2, int4, int8, bool, timestamptz (Unix seconds) or text (bytes).
 
-    A text column must hold values of one length (e.g. the device id of a chunk, repeated).
+    A text column must hold values of one length; a single ``bytes`` value stands for a column
+    repeating it (a 0-d array: the device id of a chunk). The first column must be 1-d.
     """
 
     values: npt.NDArray[Any]
@@ -55,7 +56,7 @@ def _prepare(col: Column) -> tuple[npt.NDArray[Any], np.dtype[Any], npt.NDArray[
         data = v.astype(f"S{max(1, v.dtype.itemsize)}", copy=False)
         width = data.dtype.itemsize
         # Fixed-width bytes are NUL-padded: a shorter value ends in NUL (text never holds NUL).
-        if len(data) and (data.view(np.uint8).reshape(len(data), width)[:, -1] == 0).any():
+        if data.size and (data.reshape(-1).view(np.uint8).reshape(data.size, width)[:, -1] == 0).any():
             raise ValueError("text columns must hold values of one length")
         return data, data.dtype, null
     if col.kind in ("float8", "float4"):
@@ -65,12 +66,13 @@ def _prepare(col: Column) -> tuple[npt.NDArray[Any], np.dtype[Any], npt.NDArray[
     return v, np.dtype(_WIRE[col.kind]), null
 
 
-def copy_body(columns: list[Column]) -> bytearray:
+def copy_body(columns: list[Column]) -> memoryview:
     """A complete binary COPY body (header, rows, trailer) for the given columns.
 
     The rows are written straight into the returned buffer (one structured view per NULL
     pattern), each value converted to its big-endian wire type on the way: no per-row Python and
-    no intermediate copy of the body.
+    no intermediate copy of the body. Every byte of the buffer is written, so it is not zeroed
+    first.
     """
     n = len(columns[0].values)
     prepared = [_prepare(c) for c in columns]
@@ -98,22 +100,22 @@ def copy_body(columns: list[Column]) -> bytearray:
         count = n if rows is None else len(rows)
         layouts.append((p, rows, dtype, count))
         size += count * dtype.itemsize
-    body = bytearray(size)
-    body[: len(HEADER)] = HEADER
+    body = np.empty(size, np.uint8)
+    body[: len(HEADER)] = np.frombuffer(HEADER, np.uint8)
     offset = len(HEADER)
     for p, rows, dtype, count in layouts:
-        out = np.frombuffer(body, dtype, count, offset)
+        rows_bytes = body[offset : offset + count * dtype.itemsize]
+        out = rows_bytes.view(dtype)
         # The field count and the lengths are the same in every row of the group: one template
         # row, copied as plain bytes over the group (one pass), then the values column by column.
         template = np.zeros(1, dtype)
         template["n"] = len(columns)
         for j, (_, wire, _) in enumerate(prepared):
             template[f"l{j}"] = -1 if (p >> j) & 1 else wire.itemsize
-        rows_u8 = np.frombuffer(body, np.uint8, count * dtype.itemsize, offset).reshape(count, dtype.itemsize)
-        rows_u8[:] = template.view(np.uint8)
+        rows_bytes.reshape(count, dtype.itemsize)[:] = template.view(np.uint8)
         for j, (values, _, _) in enumerate(prepared):
             if not (p >> j) & 1:
-                out[f"v{j}"] = values if rows is None else values[rows]
+                out[f"v{j}"] = values if rows is None or values.ndim == 0 else values[rows]
         offset += count * dtype.itemsize
-    body[offset:] = TRAILER
-    return body
+    body[offset:] = np.frombuffer(TRAILER, np.uint8)
+    return body.data

@@ -178,7 +178,7 @@ async def _copy_kind(cur: AsyncCursor[Any], device_id: str, kind: str, table: Ta
     n = len(table)
     columns = [
         Column(table["utc"], "timestamptz"),
-        Column(np.full(n, device_id.encode()), "text"),
+        Column(np.array(device_id.encode()), "text"),
         Column(table["boot_id"], "int4"),
         Column(table["seq"], "int8"),
         Column(table["ticks"], "int8"),

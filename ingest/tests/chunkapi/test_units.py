@@ -79,6 +79,10 @@ def test_copy_body_round_trips_with_nulls(database_url: str) -> None:
         rows = conn.execute("SELECT extract(epoch FROM t)::float8, d, a, i, b FROM t ORDER BY t").fetchall()
     assert [r[0] for r in rows] == t.tolist()
     assert {r[1] for r in rows} == {"van-x"}
+    # One device id standing for the whole column writes the same bytes as the repeated column.
+    repeated = copy_body([Column(t, "timestamptz"), Column(np.array(b"van-x"), "text"), Column(a, "float8"),
+                          Column(i, "int2"), Column(a > 0, "bool")])  # fmt: skip
+    assert bytes(repeated) == bytes(body)
     assert [r[2] for r in rows] == [None if np.isnan(x) else x for x in a]
     assert [r[3] for r in rows] == i.tolist()
 
