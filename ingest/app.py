@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.apply_migrations:
             await asyncio.to_thread(migrate.apply, url)
-        app.state.pool = await open_pool(url, settings.db_pool_size)
+        # As many connections ready as requests may write at once.
+        app.state.pool = await open_pool(url, settings.db_pool_size, min_size=settings.max_concurrent_writes)
         app.state.write_limiter = chunks.make_limiter(settings)
         retention = asyncio.create_task(
             retention_loop(app.state.pool, timedelta(days=settings.retention_days))
