@@ -16,7 +16,9 @@ Reported: readings/s, the ratio to raw COPY with as many connections as workers,
 reading of the ingest processes (and of all PostgreSQL processes, which other users of a shared
 machine inflate), the p50/p99 acknowledgement time of a batch request, and the CPU time of each
 worker process (an idle worker would show there), and the CPU of the load generator. Raw COPY and
-the service alternate for ``FACTEUR_BENCH_ROUNDS`` rounds (3) and each keeps its best run.
+the service alternate for ``FACTEUR_BENCH_ROUNDS`` rounds (3); the table shows each one's best run,
+and the ratio of each round's service run to the raw COPY run just before it is reported as well
+(median and all rounds): the machine's speed drifts, and a pair close in time shares the drift.
 
     make bench BENCH_ARGS=ingest        # or: python -m bench ingest
     FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=6   # size (default ≈ 1 M readings)
@@ -261,6 +263,10 @@ def main() -> int:
         # so a burst of load from other users of the machine does not decide the ratio.
         raw: dict[int, tuple[float, float, float]] = {}  # connections -> (readings/s, pg, client µs/rd)
         svc: dict[int, tuple[float, ServiceRun]] = {}
+        # Each round's service rate over the raw COPY rate measured just before it: the machine's
+        # speed drifts between rounds (raw COPY over 2 connections moved 224-350k readings/s in one
+        # session), and a pair close in time shares the drift.
+        paired: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(ROUNDS):
             for n in (1, 2):
                 reset(url)
@@ -276,6 +282,7 @@ def main() -> int:
                     return 1
                 if n not in svc or data.readings / run.seconds > svc[n][0]:
                     svc[n] = (data.readings / run.seconds, run)
+                paired[n].append(seconds / run.seconds)
         header = (
             f"run (best of {ROUNDS})",
             "readings/s",
@@ -311,6 +318,10 @@ def main() -> int:
                   + f"; all CPU per reading {svc_us:.2f} µs vs raw COPY's {raw_us:.2f} "
                   f"(ratio when CPU-bound {cpu_bound:.2f}); CPUs busy: service "
                   f"{rate * svc_us / 1e6:.2f}, raw COPY {raw[n][0] * raw_us / 1e6:.2f}")  # fmt: skip
+        for n in (1, 2):
+            ratios = sorted(paired[n])
+            print(f"service, {n} worker(s) / raw COPY, {n} conn, round by round: median "
+                  f"{float(np.median(ratios)):.2f} ({' '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
         print(f"(chunk = {BLOCKS_PER_CHUNK} blocks; batch = {CHUNKS_PER_BATCH} chunks "
               f"≈ {CHUNKS_PER_BATCH * BLOCKS_PER_CHUNK * 10} readings; "
               f"{GATEWAYS} gateways, one batch in flight each; "
