@@ -66,8 +66,9 @@ def _prepare(col: Column) -> tuple[npt.NDArray[Any], np.dtype[Any], npt.NDArray[
     return v, np.dtype(_WIRE[col.kind]), null
 
 
-def copy_body(columns: list[Column]) -> memoryview:
-    """A complete binary COPY body (header, rows, trailer) for the given columns.
+def copy_body(columns: list[Column], *, framed: bool = True) -> memoryview:
+    """A complete binary COPY body (header, rows, trailer) for the given columns; only the rows
+    when not ``framed`` (several parts of one COPY, between one :data:`HEADER` and :data:`TRAILER`).
 
     The rows are written straight into the returned buffer (one structured view per NULL
     pattern), each value converted to its big-endian wire type on the way: no per-row Python and
@@ -89,7 +90,8 @@ def copy_body(columns: list[Column]) -> memoryview:
     elif n:
         groups.append((0, None))
     layouts = []
-    size = len(HEADER) + len(TRAILER)
+    head, tail = (HEADER, TRAILER) if framed else (b"", b"")
+    size = len(head) + len(tail)
     for p, rows in groups:
         fields: list[tuple[str, Any]] = [("n", ">i2")]
         for j, (_, wire, _) in enumerate(prepared):
@@ -101,8 +103,8 @@ def copy_body(columns: list[Column]) -> memoryview:
         layouts.append((p, rows, dtype, count))
         size += count * dtype.itemsize
     body = np.empty(size, np.uint8)
-    body[: len(HEADER)] = np.frombuffer(HEADER, np.uint8)
-    offset = len(HEADER)
+    body[: len(head)] = np.frombuffer(head, np.uint8)
+    offset = len(head)
     for p, rows, dtype, count in layouts:
         rows_bytes = body[offset : offset + count * dtype.itemsize]
         out = rows_bytes.view(dtype)
@@ -117,5 +119,5 @@ def copy_body(columns: list[Column]) -> memoryview:
             if not (p >> j) & 1:
                 out[f"v{j}"] = values if rows is None or values.ndim == 0 else values[rows]
         offset += count * dtype.itemsize
-    body[offset:] = np.frombuffer(TRAILER, np.uint8)
+    body[offset:] = np.frombuffer(tail, np.uint8)
     return body.data

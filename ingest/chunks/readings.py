@@ -5,11 +5,18 @@ so readings exist exactly when their range is recorded. Readings the decoder cou
 from their boot's time anchor (``boot_anchors``: the first GNSS time record of the boot, possibly
 from an earlier chunk); rows refused by a filter and records the decoder could not read go to
 ``quarantine`` with a reason, and are counted.
+
+Every van of a request is handled at once: one COPY per record kind, one statement each for the
+time anchors, the boots and the hourly rollup, whatever the number of vans (a gateway's batch
+interleaves the uploads of a depot's vans).
+
+    await write_readings(cur, {"van-0001": blocks, "van-0002": other_blocks}, received_at)
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +25,7 @@ from psycopg import AsyncCursor
 
 from ingest.chunks import rollup
 from ingest.chunks.boots import store_boots
-from ingest.chunks.pgcopy import Column, copy_body
+from ingest.chunks.pgcopy import HEADER, TRAILER, Column, copy_body
 from ingest.core import metrics
 from ingest.filters.pipeline import apply_filters
 from ingest.filters.rules import Table
@@ -95,38 +102,55 @@ def tables_of(r: Readings) -> dict[str, Table]:
     }
 
 
-async def _anchor(cur: AsyncCursor[Any], device_id: str, r: Readings) -> set[int]:
-    """Record this chunk's first time record per boot; date undated rows from stored anchors.
+async def _anchor(cur: AsyncCursor[Any], decoded: dict[str, Readings]) -> dict[str, set[int]]:
+    """Record each van's first time record per boot; date undated rows from stored anchors.
 
-    Returns the boots that got their anchor only now.
+    Returns, per van, the boots that got their anchor only now.
     """
-    new: set[int] = set()
-    if len(r.time):
-        first: dict[int, tuple[int, float]] = {}
-        for row in r.time[np.argsort(r.time["ticks"], kind="stable")]:
-            first.setdefault(int(row["boot_id"]), (int(row["ticks"]), float(row["utc"])))
+    devices: list[str] = []
+    boots: list[int] = []
+    ticks: list[int] = []
+    utcs: list[float] = []
+    for device_id, r in decoded.items():
+        if len(r.time):
+            first: dict[int, tuple[int, float]] = {}
+            for row in r.time[np.argsort(r.time["ticks"], kind="stable")]:
+                first.setdefault(int(row["boot_id"]), (int(row["ticks"]), float(row["utc"])))
+            for boot, (t, u) in first.items():
+                devices.append(device_id)
+                boots.append(boot)
+                ticks.append(t)
+                utcs.append(u)
+    new: dict[str, set[int]] = {}
+    if devices:
         await cur.execute(
             "INSERT INTO boot_anchors (device_id, boot_id, ticks, utc) "
-            "SELECT %s, b, t, u FROM unnest(%s::int[], %s::bigint[], %s::float8[]) AS a(b, t, u) "
-            "ON CONFLICT (device_id, boot_id) DO NOTHING RETURNING boot_id",
-            (device_id, list(first), [t for t, _ in first.values()], [u for _, u in first.values()]),
+            "SELECT d, b, t, u "
+            "FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::float8[]) AS a(d, b, t, u) "
+            "ON CONFLICT (device_id, boot_id) DO NOTHING RETURNING device_id, boot_id",
+            (devices, boots, ticks, utcs),
         )
-        new = {int(b) for (b,) in await cur.fetchall()}
-    undated: set[int] = set()
-    for table in tables_of(r).values():
-        if len(table):
-            undated.update(int(b) for b in np.unique(table["boot_id"][~np.isfinite(table["utc"])]))
+        for device_id, boot in await cur.fetchall():
+            new.setdefault(str(device_id), set()).add(int(boot))
+    undated: list[tuple[str, int]] = []
+    for device_id, r in decoded.items():
+        found: set[int] = set()
+        for table in tables_of(r).values():
+            if len(table):
+                found.update(np.unique(table["boot_id"][~np.isfinite(table["utc"])]).tolist())
+        undated += [(device_id, boot) for boot in sorted(found)]
     if not undated:
         return new
     await cur.execute(
-        "SELECT boot_id, ticks, utc FROM boot_anchors WHERE device_id = %s AND boot_id = ANY(%s)",
-        (device_id, sorted(undated)),
+        "SELECT a.device_id, a.boot_id, a.ticks, a.utc FROM boot_anchors a "
+        "JOIN unnest(%s::text[], %s::int[]) AS u(d, b) ON a.device_id = u.d AND a.boot_id = u.b",
+        ([d for d, _ in undated], [b for _, b in undated]),
     )
-    for boot, ticks, utc in await cur.fetchall():
-        for table in tables_of(r).values():
+    for device_id, boot, anchor_ticks, utc in await cur.fetchall():
+        for table in tables_of(decoded[str(device_id)]).values():
             rows = (table["boot_id"] == boot) & ~np.isfinite(table["utc"])
             if rows.any():
-                delta_ms = table["ticks"][rows].astype(np.int64) - int(ticks)
+                delta_ms = table["ticks"][rows].astype(np.int64) - int(anchor_ticks)
                 table["utc"][rows] = float(utc) + delta_ms / 1000.0
     return new
 
@@ -146,9 +170,11 @@ def _json_row(row: Any) -> dict[str, Any]:
     return out
 
 
-async def _quarantine(
-    cur: AsyncCursor[Any], device_id: str, received_at: datetime, rows: list[tuple[str, str, Any]]
-) -> None:
+#: A reading set aside: (van, record kind, reason, the row of its decoded table).
+Quarantined = tuple[str, str, str, Any]
+
+
+async def _quarantine(cur: AsyncCursor[Any], received_at: datetime, rows: list[Quarantined]) -> None:
     if not rows:
         return
     async with cur.copy(
@@ -156,7 +182,7 @@ async def _quarantine(
         "FROM STDIN (FORMAT BINARY)"
     ) as copy:
         copy.set_types(["timestamptz", "text", "text", "text", "int8", "int4", "float8", "jsonb"])
-        for kind, reason, row in rows:
+        for device_id, kind, reason, row in rows:
             utc = float(row["utc"]) if "utc" in (row.dtype.names or ()) and np.isfinite(row["utc"]) else None
             await copy.write_row(
                 (
@@ -170,29 +196,28 @@ async def _quarantine(
                     _json_row(row),
                 )
             )
-            metrics.QUARANTINED.labels(kind, reason).inc()
 
 
-async def _copy_kind(cur: AsyncCursor[Any], device_id: str, kind: str, table: Table) -> None:
+async def _copy_kind(cur: AsyncCursor[Any], kind: str, tables: dict[str, Table]) -> None:
+    """One COPY of every van's rows of ``kind``: each van's rows framed by one header and trailer."""
     name, fields = LAYOUT[kind]
-    n = len(table)
-    columns = [
-        Column(table["utc"], "timestamptz"),
-        Column(np.array(device_id.encode()), "text"),
-        Column(table["boot_id"], "int4"),
-        Column(table["seq"], "int8"),
-        Column(table["ticks"], "int8"),
-        *(Column(table[field], kind_) for _, field, kind_ in fields),
-    ]
     names = ", ".join([*_BASE, *(c for c, _, _ in fields)])
     async with cur.copy(f"COPY {name} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-        await copy.write(copy_body(columns))
-    if kind == "track":
-        await rollup.add_track(cur, device_id, table)
-    metrics.READINGS.labels(kind).inc(n)
+        await copy.write(HEADER)
+        for device_id, table in tables.items():
+            columns = [
+                Column(table["utc"], "timestamptz"),
+                Column(np.array(device_id.encode()), "text"),
+                Column(table["boot_id"], "int4"),
+                Column(table["seq"], "int8"),
+                Column(table["ticks"], "int8"),
+                *(Column(table[field], kind_) for _, field, kind_ in fields),
+            ]
+            await copy.write(copy_body(columns, framed=False))
+        await copy.write(TRAILER)
 
 
-async def _copy_health(cur: AsyncCursor[Any], device_id: str, table: Table) -> None:
+async def _copy_health(cur: AsyncCursor[Any], tables: dict[str, Table]) -> None:
     async with cur.copy(
         "COPY device_health (time, device_id, boot_id, seq, ticks, boot_count, free_heap, flash_used_kb, "
         "dropped_blocks, counters) FROM STDIN (FORMAT BINARY)"
@@ -200,92 +225,115 @@ async def _copy_health(cur: AsyncCursor[Any], device_id: str, table: Table) -> N
         copy.set_types(
             ["timestamptz", "text", "int4", "int8", "int8", "int4", "int8", "int4", "int8", "int4[]"]
         )
-        for row in table:
-            await copy.write_row(
-                (
-                    datetime.fromtimestamp(float(row["utc"]), tz=UTC),
-                    device_id,
-                    int(row["boot_id"]),
-                    int(row["seq"]),
-                    int(row["ticks"]),
-                    int(row["boot_count"]),
-                    int(row["free_heap"]),
-                    int(row["flash_used_kb"]),
-                    int(row["dropped_blocks"]),
-                    [int(c) for c in row["counters"][: int(row["n_counters"])]],
+        for device_id, table in tables.items():
+            for row in table:
+                await copy.write_row(
+                    (
+                        datetime.fromtimestamp(float(row["utc"]), tz=UTC),
+                        device_id,
+                        int(row["boot_id"]),
+                        int(row["seq"]),
+                        int(row["ticks"]),
+                        int(row["boot_count"]),
+                        int(row["free_heap"]),
+                        int(row["flash_used_kb"]),
+                        int(row["dropped_blocks"]),
+                        [int(c) for c in row["counters"][: int(row["n_counters"])]],
+                    )
                 )
-            )
-    metrics.READINGS.labels("health").inc(len(table))
 
 
 async def write_readings(
-    cur: AsyncCursor[Any], device_id: str, blocks: Blocks, received_at: datetime
-) -> None:
-    """Decode, date, filter and store the readings of newly arrived ``blocks``.
+    cur: AsyncCursor[Any], runs: dict[str, Blocks], received_at: datetime
+) -> metrics.ReadingCounts:
+    """Decode, date, filter and store the readings of newly arrived blocks, ``runs`` per van; what
+    was stored and set aside, for the metrics once the write is durable.
 
     When these blocks bring the first time anchor of a boot, readings of that boot quarantined
     earlier as undated (they arrived first: a van uploading at the depot before its first fix) are
     taken out of quarantine, dated and stored.
     """
-    new_boots = await _process(cur, device_id, blocks, received_at, record_decode_errors=True)
+    counts: metrics.ReadingCounts = Counter()
+    new_boots = await _process(cur, runs, received_at, counts, record_decode_errors=True)
     if new_boots:
-        await _redate(cur, device_id, new_boots, received_at)
+        await _redate(cur, new_boots, received_at, counts)
+    return counts
 
 
-async def _redate(cur: AsyncCursor[Any], device_id: str, boots: set[int], received_at: datetime) -> None:
+async def _redate(
+    cur: AsyncCursor[Any], boots: dict[str, set[int]], received_at: datetime, counts: metrics.ReadingCounts
+) -> None:
+    pairs = [(d, b) for d, bs in boots.items() for b in sorted(bs)]
     await cur.execute(
-        "WITH d AS (DELETE FROM quarantine WHERE device_id = %s AND reason = 'no_time' AND boot_id = ANY(%s) "
-        "RETURNING seq) SELECT DISTINCT seq FROM d ORDER BY seq",
-        (device_id, sorted(boots)),
+        "WITH d AS (DELETE FROM quarantine q USING unnest(%s::text[], %s::int[]) AS u(d, b) "
+        "WHERE q.device_id = u.d AND q.boot_id = u.b AND q.reason = 'no_time' RETURNING q.device_id, q.seq) "
+        "SELECT DISTINCT device_id, seq FROM d ORDER BY device_id, seq",
+        ([d for d, _ in pairs], [b for _, b in pairs]),
     )
-    seqs = [int(s) for (s,) in await cur.fetchall()]
-    if not seqs:
-        return
-    await cur.execute(
-        "SELECT blocks FROM raw_runs WHERE device_id = %s AND first_seq <= %s AND last_seq >= %s "
-        "ORDER BY first_seq",
-        (device_id, seqs[-1], seqs[0]),
+    seqs: dict[str, list[int]] = {}
+    for device_id, seq in await cur.fetchall():
+        seqs.setdefault(str(device_id), []).append(int(seq))
+    runs: dict[str, Blocks] = {}
+    for device_id, wanted in seqs.items():
+        await cur.execute(
+            "SELECT blocks FROM raw_runs WHERE device_id = %s AND first_seq <= %s AND last_seq >= %s "
+            "ORDER BY first_seq",
+            (device_id, wanted[-1], wanted[0]),
+        )
+        stored = Blocks.concat([parse_blocks(bytes(raw)) for (raw,) in await cur.fetchall()])
+        runs[device_id] = stored.take(np.isin(stored.seq, wanted))
+        counts["redated",] += len(runs[device_id])
+    if runs:
+        await _process(cur, runs, received_at, counts, record_decode_errors=False)
+
+
+def _decode_errors(blocks: Blocks, r: Readings) -> list[tuple[str, Any]]:
+    """The records the decoder could not read, as (reason, row) for the quarantine."""
+    errors = np.zeros(
+        len(r.errors), [("seq", "u4"), ("boot_id", "i4"), ("offset", "u4"), ("skipped_bytes", "u4")]
     )
-    stored = Blocks.concat([parse_blocks(bytes(raw)) for (raw,) in await cur.fetchall()])
-    blocks = stored.take(np.isin(stored.seq, seqs))
-    metrics.REDATED_BLOCKS.inc(len(blocks))
-    await _process(cur, device_id, blocks, received_at, record_decode_errors=False)
+    boots = dict(zip(blocks.seq.tolist(), blocks.boot_id.tolist(), strict=True))
+    for i, e in enumerate(r.errors):
+        errors[i] = (e.seq, boots.get(e.seq, -1), e.offset, e.skipped_bytes)
+    return [(e.reason, errors[i]) for i, e in enumerate(r.errors)]
 
 
 async def _process(
     cur: AsyncCursor[Any],
-    device_id: str,
-    blocks: Blocks,
+    runs: dict[str, Blocks],
     received_at: datetime,
+    counts: metrics.ReadingCounts,
     *,
     record_decode_errors: bool,
-) -> set[int]:
-    r = decode_blocks(blocks)
-    new_boots = await _anchor(cur, device_id, r)
-    await store_boots(cur, device_id, r, received_at)
-    quarantined: list[tuple[str, str, Any]] = []
-    if r.errors and record_decode_errors:
-        for err in r.errors:
-            metrics.DECODE_ERRORS.labels(err.reason).inc()
-        errors = np.zeros(
-            len(r.errors), [("seq", "u4"), ("boot_id", "i4"), ("offset", "u4"), ("skipped_bytes", "u4")]
-        )
-        boots = dict(zip(blocks.seq.tolist(), blocks.boot_id.tolist(), strict=True))
-        for i, e in enumerate(r.errors):
-            errors[i] = (e.seq, boots.get(e.seq, -1), e.offset, e.skipped_bytes)
-        quarantined += [("decode", e.reason, errors[i]) for i, e in enumerate(r.errors)]
+) -> dict[str, set[int]]:
+    decoded = {device_id: decode_blocks(blocks) for device_id, blocks in runs.items()}
+    new_boots = await _anchor(cur, decoded)
+    counts["stored", "boots"] += await store_boots(cur, decoded, received_at)
+    quarantined: list[Quarantined] = []
+    good: dict[str, dict[str, Table]] = {}  # kind -> van -> rows kept
     now = time.time()
-    for kind, table in tables_of(r).items():
-        if not len(table):
-            continue
-        keep, rejected = apply_filters(kind, table, now)
-        quarantined += [(kind, reason, table[row]) for row, reason in rejected]
-        good = table if keep.all() else table[keep]  # a boolean mask copies every row
-        if not len(good):
-            continue
+    for device_id, r in decoded.items():
+        if r.errors and record_decode_errors:
+            for reason, row in _decode_errors(runs[device_id], r):
+                quarantined.append((device_id, "decode", reason, row))
+                counts["decode_error", reason] += 1
+        for kind, table in tables_of(r).items():
+            if not len(table):
+                continue
+            keep, rejected = apply_filters(kind, table, now)
+            quarantined += [(device_id, kind, reason, table[row]) for row, reason in rejected]
+            kept = table if keep.all() else table[keep]  # a boolean mask copies every row
+            if len(kept):
+                good.setdefault(kind, {})[device_id] = kept
+                counts["stored", kind] += len(kept)
+    for kind, tables in good.items():
         if kind == "health":
-            await _copy_health(cur, device_id, good)
+            await _copy_health(cur, tables)
         else:
-            await _copy_kind(cur, device_id, kind, good)
-    await _quarantine(cur, device_id, received_at, quarantined)
+            await _copy_kind(cur, kind, tables)
+    if "track" in good:
+        await rollup.add_track(cur, good["track"])
+    await _quarantine(cur, received_at, quarantined)
+    for _, kind, reason, _ in quarantined:
+        counts["quarantined", kind, reason] += 1
     return new_boots

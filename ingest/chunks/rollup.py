@@ -18,9 +18,9 @@ from ingest.filters.rules import Table
 
 _UPSERT = """
 INSERT INTO track_hourly (device_id, hour, readings, fixes, rms_sum, rms_n, norm_sum, norm_n, peak_max)
-SELECT %s, to_timestamp(h), r, f, rs, rn, ns, nn, pm
-FROM unnest(%s::float8[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], %s::float8[], %s::bigint[],
-            %s::real[]) AS u(h, r, f, rs, rn, ns, nn, pm)
+SELECT d, to_timestamp(h), r, f, rs, rn, ns, nn, pm
+FROM unnest(%s::text[], %s::float8[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], %s::float8[],
+            %s::bigint[], %s::real[]) AS u(d, h, r, f, rs, rn, ns, nn, pm)
 ON CONFLICT (device_id, hour) DO UPDATE SET
     readings = track_hourly.readings + excluded.readings,
     fixes = track_hourly.fixes + excluded.fixes,
@@ -76,21 +76,29 @@ def hourly(track: Table) -> dict[str, Any]:
     }
 
 
-async def add_track(cur: AsyncCursor[Any], device_id: str, track: Table) -> None:
-    if not len(track) or not await _maintained(cur):
+async def add_track(cur: AsyncCursor[Any], tracks: dict[str, Table]) -> None:
+    """Add each van's track rows (all dated) to its hours: one upsert for every van."""
+    if not tracks or not await _maintained(cur):
         return
-    h = hourly(track)
+    per_van = [(device_id, hourly(t)) for device_id, t in tracks.items() if len(t)]
+    if not per_van:
+        return
+
+    def joined(field: str) -> Any:
+        return np.concatenate([h[field] for _, h in per_van])
+
+    peak = joined("peak_max")
     await cur.execute(
         _UPSERT,
         (
-            device_id,
-            h["hours"].tolist(),
-            h["readings"].tolist(),
-            h["fixes"].tolist(),
-            h["rms_sum"].tolist(),
-            h["rms_n"].tolist(),
-            h["norm_sum"].tolist(),
-            h["norm_n"].tolist(),
-            [None if np.isnan(p) else float(p) for p in h["peak_max"]],
+            [device_id for device_id, h in per_van for _ in range(len(h["hours"]))],
+            joined("hours").tolist(),
+            joined("readings").tolist(),
+            joined("fixes").tolist(),
+            joined("rms_sum").tolist(),
+            joined("rms_n").tolist(),
+            joined("norm_sum").tolist(),
+            joined("norm_n").tolist(),
+            [None if np.isnan(p) else float(p) for p in peak],
         ),
     )

@@ -26,8 +26,8 @@ from ingest.chunks.ranges import count, missing_runs
 from ingest.core import metrics
 from ingest.records.envelope import Blocks, Chunk
 
-#: Writes the decoded readings of newly arrived blocks, inside the storing transaction.
-ReadingsWriter = Callable[[AsyncCursor[Any], str, Blocks, datetime], Awaitable[None]]
+#: Writes the decoded readings of newly arrived blocks (per van), inside the storing transaction.
+ReadingsWriter = Callable[[AsyncCursor[Any], dict[str, Blocks], datetime], Awaitable[metrics.ReadingCounts]]
 
 log = logging.getLogger(__name__)
 
@@ -104,33 +104,50 @@ async def store_chunks(
                     await copy.write_row((received_at, chunk.device_id, lo, hi, run.raw))
                     new_blocks.setdefault(chunk.device_id, []).append(run)
         if write_readings is not None:
-            # One pass per van for the whole request (a batch often holds several of its chunks).
-            for device_id, device_runs in new_blocks.items():
-                blocks = Blocks.concat(device_runs)
-                await _write_readings_or_set_aside(cur, write_readings, device_id, blocks, received_at)
+            per_van = {device_id: Blocks.concat(device_runs) for device_id, device_runs in new_blocks.items()}
+            await _write_readings_or_set_aside(cur, write_readings, per_van, received_at)
     return outcomes
 
 
 async def _write_readings_or_set_aside(
-    cur: AsyncCursor[Any], write: ReadingsWriter, device_id: str, blocks: Blocks, received_at: datetime
+    cur: AsyncCursor[Any], write: ReadingsWriter, runs: dict[str, Blocks], received_at: datetime
 ) -> None:
-    """Run the decode stage in a savepoint. If it fails on these blocks (a bug meeting odd data),
-    the blocks stay archived and their range recorded, the failure is quarantined and counted, and
-    the other chunks of the request go on: one bad chunk must not block a gateway's queue."""
+    """Run the decode stage for every van of the request in one savepoint. If it fails (a bug
+    meeting odd data), each van is tried again alone; a van that fails alone has its blocks stay
+    archived and their range recorded, the failure quarantined and counted, and the other vans go
+    on: one bad chunk must not block a gateway's queue."""
     try:
         async with cur.connection.transaction():
-            await write(cur, device_id, blocks, received_at)
+            counts = await write(cur, runs, received_at)
+        metrics.count_readings(counts)
+        return
     except psycopg.OperationalError:
         raise
     except Exception as exc:
-        log.exception(
-            "decoding %s seq %d..%d failed; blocks kept raw", device_id, blocks.seq[0], blocks.seq[-1]
-        )
-        metrics.PIPELINE_ERRORS.labels(type(exc).__name__).inc()
-        first_seq, last_seq = int(blocks.seq[0]), int(blocks.seq[-1])
-        detail = json.dumps({"first_seq": first_seq, "last_seq": last_seq, "error": str(exc)[:500]})
-        await cur.execute(
-            "INSERT INTO quarantine (received_at, device_id, kind, reason, seq, boot_id, utc, reading) "
-            "VALUES (%s, %s, 'pipeline', %s, %s, %s, NULL, %s)",
-            (received_at, device_id, type(exc).__name__, first_seq, int(blocks.boot_id[0]), detail),
-        )
+        if len(runs) == 1:
+            device_id, blocks = next(iter(runs.items()))
+            await _set_aside(cur, device_id, blocks, received_at, exc)
+            return
+    for device_id, blocks in runs.items():
+        try:
+            async with cur.connection.transaction():
+                counts = await write(cur, {device_id: blocks}, received_at)
+            metrics.count_readings(counts)
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            await _set_aside(cur, device_id, blocks, received_at, exc)
+
+
+async def _set_aside(
+    cur: AsyncCursor[Any], device_id: str, blocks: Blocks, received_at: datetime, exc: Exception
+) -> None:
+    first_seq, last_seq = int(blocks.seq[0]), int(blocks.seq[-1])
+    log.error("decoding %s seq %d..%d failed; blocks kept raw", device_id, first_seq, last_seq, exc_info=exc)
+    metrics.PIPELINE_ERRORS.labels(type(exc).__name__).inc()
+    detail = json.dumps({"first_seq": first_seq, "last_seq": last_seq, "error": str(exc)[:500]})
+    await cur.execute(
+        "INSERT INTO quarantine (received_at, device_id, kind, reason, seq, boot_id, utc, reading) "
+        "VALUES (%s, %s, 'pipeline', %s, %s, %s, NULL, %s)",
+        (received_at, device_id, type(exc).__name__, first_seq, int(blocks.boot_id[0]), detail),
+    )

@@ -5,6 +5,8 @@ Every rejection and quarantine is counted with a reason label: nothing is droppe
 
 from __future__ import annotations
 
+import collections
+
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter("facteur_ingest_chunk_requests_total", "Chunk API requests by HTTP status", ["status"])
@@ -40,3 +42,24 @@ ACK_SECONDS = Histogram(
     "Time from request start to acknowledgement (after commit)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+#: What one write of readings did, counted once it is durable: ("stored", kind), ("quarantined",
+#: kind, reason), ("decode_error", reason), ("redated",) -> number.
+ReadingCounts = collections.Counter[tuple[str, ...]]
+
+
+def count_readings(counts: ReadingCounts) -> None:
+    """Add a write's counts to the metrics (called once its statements have all succeeded: a write
+    that fails and is retried must not count its readings twice)."""
+    for key, n in counts.items():
+        if key[0] == "stored":
+            READINGS.labels(key[1]).inc(n)
+        elif key[0] == "quarantined":
+            QUARANTINED.labels(key[1], key[2]).inc(n)
+        elif key[0] == "decode_error":
+            DECODE_ERRORS.labels(key[1]).inc(n)
+        elif key[0] == "redated":
+            REDATED_BLOCKS.inc(n)
+        else:
+            raise ValueError(f"unknown reading count {key}")

@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 from psycopg import AsyncCursor
 
 from ingest.app import create_app
-from ingest.chunks.batch import CHUNK_MEDIA_TYPE
-from ingest.records.envelope import Block, build_block, build_chunk
+from ingest.chunks.batch import BATCH_MEDIA_TYPE, CHUNK_MEDIA_TYPE, join_batch
+from ingest.chunks.readings import write_readings
+from ingest.chunks.synthetic import synthetic_blocks
+from ingest.core.metrics import ReadingCounts
+from ingest.records.envelope import Blocks, build_block, build_chunk
 from ingest.testing import IngestService, LiveServer, ingest_settings
 
 pytestmark = pytest.mark.timeout(180)
@@ -51,29 +54,59 @@ def test_garbage_payloads_are_archived_and_quarantined(ingest_service: IngestSer
 def test_a_failing_decode_stage_keeps_the_blocks_and_the_rest_of_the_batch(
     ingest_service: IngestService,
 ) -> None:
-    device, key = ingest_service.add_device()
+    """A batch of two vans whose decode stage fails on one: the vans are tried again one by one,
+    the failing van's blocks stay archived with the failure quarantined and counted, the other
+    van's readings are stored (once: its first, rolled-back attempt counts nothing)."""
+    bad, bad_key = ingest_service.add_device()
+    good, good_key = ingest_service.add_device()
     _, token = ingest_service.add_gateway()
 
-    async def broken(
-        cur: AsyncCursor[Any], device_id: str, blocks: list[Block], received_at: datetime
-    ) -> None:
-        await cur.execute("SELECT 1")
-        raise RuntimeError("a bug meeting odd data")
+    async def broken_for_one_van(
+        cur: AsyncCursor[Any], runs: dict[str, Blocks], received_at: datetime
+    ) -> ReadingCounts:
+        counts = await write_readings(cur, runs, received_at)  # writes, then fails: all must be undone
+        if bad in runs:
+            raise RuntimeError("a bug meeting odd data")
+        return counts
 
+    good_blocks = synthetic_blocks(0, 30)
     app = create_app(ingest_settings(ingest_service.database_url))
-    app.state.readings_writer = broken
+    app.state.readings_writer = broken_for_one_van
     with LiveServer(app) as server:
+        before = httpx.get(f"{server.url}/metrics", timeout=10).text
         r = httpx.post(
             f"{server.url}/v1/chunks",
-            content=build_chunk(device, key, [build_block(seq=0, boot_id=1, payload=b"\x01")]),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": CHUNK_MEDIA_TYPE},
+            content=join_batch(
+                [
+                    build_chunk(bad, bad_key, [build_block(seq=0, boot_id=1, payload=b"\x01")]),
+                    build_chunk(good, good_key, good_blocks),
+                ]
+            ),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": BATCH_MEDIA_TYPE},
             timeout=30,
         )
         metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
-    assert r.status_code == 200 and r.json()["accepted"] == 1
+    assert r.status_code == 200 and r.json()["accepted"] == 31
     assert 'facteur_ingest_pipeline_errors_total{error="RuntimeError"} 1.0' in metrics
     with psycopg.connect(ingest_service.database_url) as conn:
-        q = conn.execute("SELECT kind, reason FROM quarantine WHERE device_id = %s", (device,)).fetchall()
-        raw = conn.execute("SELECT count(*) FROM raw_runs WHERE device_id = %s", (device,)).fetchone()
-    assert q == [("pipeline", "RuntimeError")]
-    assert raw == (1,)
+        vans = (bad, good)
+        quarantined = conn.execute(
+            "SELECT device_id, kind, reason FROM quarantine WHERE device_id IN (%s, %s)", vans
+        ).fetchall()
+        per_van = "SELECT device_id, count(*) FROM {} WHERE device_id IN (%s, %s) GROUP BY 1"
+        archived: dict[str, int] = dict(conn.execute(per_van.format("raw_runs"), vans))
+        tracks: dict[str, int] = dict(conn.execute(per_van.format("track"), vans))
+    assert quarantined == [(bad, "pipeline", "RuntimeError")]
+    assert archived == {bad: 1, good: 1}
+    assert tracks == {good: 300}  # 30 blocks of 10 one-second entries; nothing of the failed van
+    stored = _counter(metrics, 'facteur_ingest_readings_total{kind="track"}') - _counter(
+        before, 'facteur_ingest_readings_total{kind="track"}'
+    )
+    assert stored == 300
+
+
+def _counter(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
