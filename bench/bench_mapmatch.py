@@ -23,28 +23,37 @@ subset next to them.
     FACTEUR_BENCH_NETWORKS=synthetic python -m bench mapmatch  # only these networks (comma-separated)
     FACTEUR_BENCH_SEED_OFFSET=200 python -m bench mapmatch  # held-out rounds: seeds 201..200+n
 
-Last run (2026-11-23 14:08-14:15 UTC, commit 3ad458a, `FACTEUR_BENCH_TRACES=20
-FACTEUR_BENCH_SLOW_TRACES=0 python -m bench mapmatch`, 405 s; CPU time of this process on a
-shared 2-core machine, load average 2.7-5.3, another bench running alongside). Every run timed
-as above (best of runs adding up to 0.5 s). fastmm gets facteur's 20 candidate slots and a grid
-of gps_error 1-8 σ × reverse_tolerance 5-30 σ (metres). Route mismatch facteur vs tuned fastmm,
-and facteur's speed ÷ fastmm's: Helsinki σ5 1 Hz 0.64 vs 1.95 % (×2.70), σ10 1 Hz 2.32 vs
-6.85 % (×2.46), 10 s 1.40 vs 2.83 % (×1.10), 30 s 5.60 vs 6.48 % (×1.07; 30,500 vs 28,500
-fixes/s); Monaco σ5 1 Hz 0.60 vs 2.42 % (×2.98), σ10 1 Hz 1.38 vs 3.79 % (×3.44), 10 s 1.00 vs
-1.43 % (×1.93), 30 s 1.98 vs 2.29 % (×2.06); synthetic 0.51 vs 0.82 % (×41, fastmm untuned
-there at the setting that won most real sets). 100 % of fixes matched everywhere, no split at
-1 Hz on the real networks; on the synthetic grid 1 split (fastmm 3): its GNSS losses of up to
-1.6 km and 3.5 min are longer than its 1 km route table and are re-routed
-(:mod:`ingest.mapmatch.gap_routes`), one of 7 min reappears 2.4 km away in a straight line,
-beyond the 2 km breakage distance, and starts a new chain. Held-out rounds
-(FACTEUR_BENCH_SEED_OFFSET=200 FACTEUR_BENCH_TRACES=40, Helsinki and Monaco, same session):
-Helsinki 0.63 vs 1.02 %, 2.60 vs 5.59 %, 2.50 vs 2.93 %, 5.33 vs 5.96 %; Monaco 0.98 vs 4.44 %,
-2.14 vs 6.15 %, 1.71 vs 1.57 % and 2.14 vs 2.10 % (fastmm lower at 10 s and 30 s), and one
-split at 1 Hz on Monaco (σ5 and σ10); speed ×1.02-3.52 of fastmm (before 3ad458a's Viterbi step).
-The slow peers (previous run, 10:44-10:52, first 3 rounds): leuvenmapmatching and mappymatch at
-170-2,500 fixes/s (×0.003-0.05 of facteur); leuvenmapmatching beat facteur's mismatch once (Monaco
-10 s subset, 1.14 vs 1.31 %, 99.6 % matched) and matched only 4-78 % of the fixes on the σ10 1 Hz
-and 30 s sets; mappymatch's mismatch is 17-66 %.
+Last run (2026-12-07 22:38-22:45 UTC, commit 1e8e4d0, `FACTEUR_BENCH_TRACES=20
+FACTEUR_BENCH_SLOW_TRACES=0 python -m bench mapmatch` under nice 19, 428 s; CPU time of this
+process on a shared 2-core machine, load average 1.3-1.9). Every run timed as above (best of runs
+adding up to 0.5 s). fastmm gets facteur's 20 candidate slots and a grid of gps_error 1-8 σ ×
+reverse_tolerance 5-30 σ (metres). Route mismatch facteur vs tuned fastmm, and facteur's speed ÷
+fastmm's: Helsinki σ5 1 Hz 0.64 vs 1.95 % (×2.72), σ10 1 Hz 2.32 vs 6.85 % (×2.79), 10 s 1.40 vs
+2.83 % (×1.53), 30 s 5.60 vs 6.48 % (×1.31; 25,300 vs 19,300 fixes/s); Monaco σ5 1 Hz 0.60 vs
+2.42 % (×2.77), σ10 1 Hz 1.38 vs 3.79 % (×3.90), 10 s 1.00 vs 1.43 % (×2.00), 30 s 1.95 vs
+2.29 % (×2.22); synthetic 0.51 vs 0.82 % (×36.6, fastmm untuned there at the setting that won
+most real sets). 100 % of fixes matched everywhere, no split at 1 Hz on the real networks; on
+the synthetic grid 1 split (fastmm 3): its GNSS losses of up to 1.6 km and 3.5 min are longer
+than its 1 km route table and are re-routed (:mod:`ingest.mapmatch.gap_routes`), one of 7 min
+reappears 2.4 km away in a straight line, beyond the 2 km breakage distance, and starts a new
+chain. Held-out rounds (FACTEUR_BENCH_SEED_OFFSET=200 FACTEUR_BENCH_TRACES=40, Helsinki and
+Monaco, 22:45-22:59, 845 s, load 1.5-1.9): Helsinki 0.63 vs 1.02 % (×2.18), 2.60 vs 5.59 %
+(×4.06), 2.50 vs 2.93 % (×1.28), 5.33 vs 5.96 % (×1.30); Monaco 0.82 vs 4.44 % (×2.47), 1.98 vs
+6.15 % (×4.72), 1.52 vs 1.57 % (×2.34), 1.92 vs 2.10 % (×2.69); no split (round 205 loses the
+sky for 11 min across a stop and reappears 1.6 km away: re-routed since max_gap_seconds is
+30 min). Untouched rounds, never looked at while tuning and run once at the end
+(FACTEUR_BENCH_SEED_OFFSET=400 FACTEUR_BENCH_TRACES=40, 22:59-23:06, 397 s, load 1.0-1.9):
+Helsinki 1.21 vs 0.85 % (×3.11; fastmm lower), 3.28 vs 5.56 % (×1.89), 2.05 vs 2.38 % (×0.98),
+4.95 vs 5.04 % (×0.87); Monaco 1.00 vs 3.62 % (×2.03), 1.87 vs 4.66 % (×3.92), 1.11 vs 1.60 %
+(×2.00), 1.82 vs 1.70 % (×2.12; fastmm lower); 100 % matched, no split. The Helsinki part again
+at 23:09 (load ~1): same mismatch, speed ×3.44, ×2.12, ×1.70, ×1.01 - the small sets' speed
+ratios swing with the neighbours' load (30 s: facteur 13,900 then 26,300 fixes/s, fastmm 16,000
+then 26,000). So on untouched rounds two mismatch targets are missed (Helsinki σ5 1 Hz, Monaco
+30 s), and Helsinki 30 s is at best level with fastmm's speed.
+The slow peers (an earlier run, 2026-11-23 10:44-10:52, first 3 rounds): leuvenmapmatching and
+mappymatch at 170-2,500 fixes/s (×0.003-0.05 of facteur); leuvenmapmatching beat facteur's
+mismatch once (Monaco 10 s subset, 1.14 vs 1.31 %, 99.6 % matched) and matched only 4-78 % of the
+fixes on the σ10 1 Hz and 30 s sets; mappymatch's mismatch is 17-66 %.
 """
 
 from __future__ import annotations
