@@ -22,6 +22,19 @@ and the ratio of each round's service run to the raw COPY run just before it is 
 
     make bench BENCH_ARGS=ingest        # or: python -m bench ingest
     FACTEUR_BENCH_DEVICES=48 FACTEUR_BENCH_CHUNKS=6   # size (default ≈ 1 M readings)
+    FACTEUR_BENCH_ROUNDS=5 python -m bench ingest     # more pairs for the round-by-round median
+
+Last run (2026-12-07 23:33 UTC, commit 4a801df, ``FACTEUR_BENCH_ROUNDS=5 python -m bench ingest``,
+nothing else running, load 2.2; 1,054,080 readings): 1 worker 215,730 readings/s = 1.57x raw COPY
+over 1 connection (137,121/s), rounds 1.41-1.58; 2 workers 223,650/s = 0.89x raw COPY over 2
+connections (251,934/s), rounds 0.76 0.88 0.89 0.92 0.97 (median 0.89); ingest CPU 1.16-1.21 us
+per reading, PostgreSQL 6.78-7.30 (raw COPY 6.90-7.12), load generator 0.04-0.05 (raw COPY's
+0.11-0.13); p99 acknowledgement 820-833 ms. The same code at 23:25: 2 workers 0.84x, rounds
+0.81-0.95 (median 0.93), ingest 1.19-1.20 us. The service as it was at ed67144, measured with this
+same bench at 23:29 (PYTHONPATH to a worktree): 2 workers 0.85x, rounds 0.72-0.86 (median 0.85),
+ingest 1.57-1.76 us per reading. The 0.64x reported earlier for ed67144 came from the bench: an httpx load
+generator spending 0.24-0.35 us of the shared CPUs per reading, and runs that paid for flushing
+their predecessor's writes (no CHECKPOINT between runs).
 """
 
 from __future__ import annotations
