@@ -103,21 +103,32 @@ class Blocks:
     flags: npt.NDArray[np.uint8]
 
     @classmethod
+    def _packed(
+        cls,
+        parts: Iterable[bytes],
+        sizes: npt.NDArray[np.int64],
+        seq: npt.NDArray[np.uint32],
+        boot_id: npt.NDArray[np.uint16],
+        flags: npt.NDArray[np.uint8],
+    ) -> Blocks:
+        """A run whose bytes are ``parts`` joined (each a whole number of blocks of ``sizes``)."""
+        end = np.cumsum(sizes)
+        return cls(b"".join(parts), end - sizes, end, seq, boot_id, flags)
+
+    @classmethod
     def of(cls, blocks: Iterable[Block]) -> Blocks:
         """The run of ``blocks`` (their raw bytes joined in order)."""
         listed = list(blocks)
         for b in listed:
             if len(b.raw) != BLOCK_HEADER_SIZE + len(b.payload) + BLOCK_TRAILER_SIZE:
                 raise ValueError(f"block seq {b.seq}: raw bytes do not frame its payload")
-        sizes = np.fromiter((len(b.raw) for b in listed), np.int64, len(listed))
-        end = np.cumsum(sizes)
-        return cls(
-            b"".join(b.raw for b in listed),
-            end - sizes,
-            end,
-            np.fromiter((b.seq for b in listed), np.uint32, len(listed)),
-            np.fromiter((b.boot_id for b in listed), np.uint16, len(listed)),
-            np.fromiter((b.flags for b in listed), np.uint8, len(listed)),
+        n = len(listed)
+        return cls._packed(
+            (b.raw for b in listed),
+            np.fromiter((len(b.raw) for b in listed), np.int64, n),
+            np.fromiter((b.seq for b in listed), np.uint32, n),
+            np.fromiter((b.boot_id for b in listed), np.uint16, n),
+            np.fromiter((b.flags for b in listed), np.uint8, n),
         )
 
     @classmethod
@@ -127,12 +138,9 @@ class Blocks:
             return runs[0]
         if not runs:
             return cls.of([])
-        sizes = np.concatenate([r.end - r.start for r in runs])
-        end = np.cumsum(sizes)
-        return cls(
-            b"".join(r.raw for r in runs),
-            end - sizes,
-            end,
+        return cls._packed(
+            (r.raw for r in runs),
+            np.concatenate([r.end - r.start for r in runs]),
             np.concatenate([r.seq for r in runs]),
             np.concatenate([r.boot_id for r in runs]),
             np.concatenate([r.flags for r in runs]),
@@ -145,12 +153,9 @@ class Blocks:
         picked = np.nonzero(keep)[0]
         start, end = self.start[picked], self.end[picked]
         data = self.data
-        sizes = end - start
-        new_end = np.cumsum(sizes)
-        return Blocks(
-            b"".join(data[a:b] for a, b in zip(start.tolist(), end.tolist(), strict=True)),
-            new_end - sizes,
-            new_end,
+        return Blocks._packed(
+            (data[a:b] for a, b in zip(start.tolist(), end.tolist(), strict=True)),
+            end - start,
             self.seq[picked],
             self.boot_id[picked],
             self.flags[picked],

@@ -8,6 +8,7 @@ import hmac
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from ingest.records import (
     BLOCK_HEADER_SIZE,
     FLAG_FIRST_AFTER_BOOT,
+    Blocks,
     ChunkError,
     build_block,
     build_chunk,
@@ -84,6 +86,23 @@ def test_round_trip(first: int, count: int) -> None:
     assert chunk.blocks_bytes == b"".join(raw)
     assert chunk.verify(KEY)
     assert not chunk.verify(OTHER_KEY)
+
+
+def test_a_run_of_blocks_slices_joins_and_picks_like_a_list() -> None:
+    """Blocks (columns over one buffer) against the list of Block objects it stands for."""
+    raw = blocks(10, 12)
+    chunk = parse_chunk(build_chunk("van-0001", KEY, raw))
+    listed = list(chunk.blocks)
+    assert [b.seq for b in listed] == list(range(10, 22)) and chunk.blocks[3] == listed[3]
+    part = chunk.blocks[2:7]
+    assert list(part) == listed[2:7] and part.raw == b"".join(raw[2:7])
+    joined = Blocks.concat([chunk.blocks[8:], chunk.blocks[:3]])  # any order: the runs' order
+    assert list(joined) == listed[8:] + listed[:3] and joined.raw == b"".join(raw[8:] + raw[:3])
+    keep = (chunk.blocks.seq % 3 == 0) | (chunk.blocks.seq == 21)
+    picked = joined.take(np.isin(joined.seq, chunk.blocks.seq[keep]))
+    assert [b.seq for b in picked] == [18, 21, 12] and picked.raw == raw[8] + raw[11] + raw[2]
+    assert list(parse_blocks(picked.raw)) == list(picked)
+    assert Blocks.of(listed) == chunk.blocks and len(Blocks.concat([])) == 0
 
 
 GOOD = b"".join(blocks(5, 3))
