@@ -119,8 +119,6 @@ async def _write_readings_or_set_aside(
     try:
         async with cur.connection.transaction():
             counts = await write(cur, runs, received_at)
-        metrics.count_readings(counts)
-        return
     except psycopg.OperationalError:
         raise
     except Exception as exc:
@@ -128,15 +126,19 @@ async def _write_readings_or_set_aside(
             device_id, blocks = next(iter(runs.items()))
             await _set_aside(cur, device_id, blocks, received_at, exc)
             return
+    else:
+        metrics.count_readings(counts)  # outside the try: only the write's failure is set aside
+        return
     for device_id, blocks in runs.items():
         try:
             async with cur.connection.transaction():
                 counts = await write(cur, {device_id: blocks}, received_at)
-            metrics.count_readings(counts)
         except psycopg.OperationalError:
             raise
         except Exception as exc:
             await _set_aside(cur, device_id, blocks, received_at, exc)
+        else:
+            metrics.count_readings(counts)
 
 
 async def _set_aside(
