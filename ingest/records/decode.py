@@ -130,7 +130,7 @@ _REASONS = (
     "bad_boot_length", "bad_firmware_version",
 )  # fmt: skip
 _OK, _SKIPPED, _SHORT, _BAD_TRACK, _BAD_HEALTH, _UNKNOWN, _BAD_BOOT_LENGTH, _BAD_VERSION = range(8)
-_PAD = 32  # zero bytes after the last payload, so a head read past it stays inside the buffer
+_PAD = 32  # zero bytes after the last block, so a head read past it stays inside the buffer
 #: Fewer blocks than this still being decoded: finish them record by record in Python. A NumPy
 #: step costs tens of µs whatever its width, a record read in Python about one, so a few long blocks
 #: (many small records) must not each pay a NumPy step per record.
@@ -147,7 +147,7 @@ _FIXED_SIZE_OF = {kind: fmt.size for kind, (_, fmt) in _FIXED.items()}
 
 @dataclass(slots=True)
 class _Walk:
-    """Where every record of a decode is: global offsets into the joined payloads, sorted."""
+    """Where every record of a decode is: global offsets into the run's bytes, sorted."""
 
     data: bytes  # the blocks back to back (headers, payloads, CRCs), plus _PAD zero bytes
     buf: Array  # the same bytes as a u8 array
