@@ -28,7 +28,7 @@ from ingest.mapmatch.loops import shortest_loops
 from ingest.mapmatch.params import MatchParams
 from ingest.mapmatch.result import MatchResult, assemble
 from ingest.mapmatch.route_table import NodeGraph, RouteTable, cached_route_table
-from ingest.mapmatch.standstill import thin_standstill
+from ingest.mapmatch.standstill import pooled_positions, thin_standstill
 from ingest.mapmatch.transition import longest_route, route_distances, transition_logp
 from ingest.mapmatch.viterbi import viterbi
 from ingest.roadnet import RoadNetwork
@@ -142,7 +142,7 @@ class MapMatcher:
         t = np.concatenate([tr.t for tr in traces]) if traces else np.zeros(0)
         xy = np.concatenate([tr.xy for tr in traces]) if traces else np.zeros((0, 2))
         interval = sampling_intervals(traces)
-        keep = thin_standstill(
+        keep, standing = thin_standstill(
             xy,
             t,
             offsets,
@@ -153,9 +153,9 @@ class MapMatcher:
             max_travel=p.travel_distance,
         )
         decode = np.flatnonzero(keep)
-        cand_all = find_candidates(
-            net, xy[decode], p.search_radius, p.max_candidates, margin=p.candidate_slack
-        )
+        # A standing fix is decoded at the mean of the fixes it stands for (evidence, not noise).
+        at = pooled_positions(xy, keep, standing)
+        cand_all = find_candidates(net, at, p.search_radius, p.max_candidates, margin=p.candidate_slack)
         has = cand_all.count > 0
         kept = decode[has]
         cand = cand_all.take(np.flatnonzero(has))
@@ -172,7 +172,8 @@ class MapMatcher:
         first = np.zeros(q, dtype=np.bool_)
         first[kept_offsets[:-1][kept_offsets[:-1] < q]] = True
         prev = np.maximum(np.arange(q) - 1, 0)
-        gc = np.hypot(*(xy[kept] - xy[kept[prev]]).T) if q else np.zeros(0)
+        at = at[has]
+        gc = np.hypot(*(at - at[prev]).T) if q else np.zeros(0)
         dt = t[kept] - t[kept[prev]] if q else np.zeros(0)
         restart = first | (gc > p.breakage_distance) | (dt > p.max_gap_seconds)
         raw_dt = t[kept] - t[np.maximum(kept - 1, 0)] if q else np.zeros(0)

@@ -3,7 +3,10 @@
 Newson & Krumm (2009) drop every fix within 2 sigma_z of the last one kept: while a van stands
 or crawls, successive fixes differ by noise only, and decoding them lets the noise walk the match
 around the tiny loops of a junction. Thinned fixes are not lost: they take the matched position
-of the last kept fix (Valhalla Meili's ``interpolation_distance`` does the same). Time alone
+of the last kept fix (Valhalla Meili's ``interpolation_distance`` does the same), and their
+evidence is kept too: a standing kept fix is decoded at the mean of the standing fixes it stands
+for (:func:`pooled_positions`), so a van parked a minute beside a parallel yard road is placed by
+sixty fixes, not by whichever one came first. Time alone
 never forces a decode, except after a gap in the fixes: a van standing three minutes decodes
 one fix, not one every few seconds.
 
@@ -91,16 +94,16 @@ def thin_standstill(
     window_s: float | Float = 0.0,
     moving_window_s: float = 0.0,
     max_travel: float = np.inf,
-) -> Bool:
+) -> tuple[Bool, Bool]:
     """Mask of the fixes to decode: each trace's first fix, every fix more than ``gap_seconds``
     after the previous fix (a GNSS gap), every fix at least ``min_distance`` metres from the last kept
     one — positions averaged over ``window_s`` (per fix or one for all) for standing fixes, over the shorter
     ``moving_window_s`` otherwise — and every moving fix whose averaged positions travelled
-    ``max_travel`` metres since the last kept one."""
+    ``max_travel`` metres since the last kept one; and the mask of standing fixes."""
     n = len(t)
     keep = np.zeros(n, dtype=np.bool_)
     if n == 0:
-        return keep
+        return keep, keep.copy()
     raw = smoothed_positions(xy, t, trace_offsets, moving_window_s)
     xy = smoothed_positions(xy, t, trace_offsets, window_s)
     standing = standing_fixes(xy, t, trace_offsets, window_s, min_distance)
@@ -136,4 +139,23 @@ def thin_standstill(
         last_xy[:m][take] = xy[fix[take]]
         last_raw[:m][take] = raw[fix[take]]
         travel[:m][take] = 0.0
-    return keep
+    return keep, standing
+
+
+def pooled_positions(xy: Float, keep: Bool, standing: Bool) -> Float:
+    """Positions to decode the kept fixes at: a standing kept fix stands for the standing fixes
+    that follow it (up to the next kept one), and is decoded at their mean position; a moving
+    one at its own."""
+    kept = np.flatnonzero(keep)
+    out = xy[kept].copy()
+    if not len(kept):
+        return out
+    group = np.cumsum(keep) - 1  # the kept fix each fix follows (-1 before the first)
+    pool = standing & (group >= 0) & standing[kept[np.maximum(group, 0)]]
+    count = np.bincount(group[pool], minlength=len(kept))
+    sx = np.bincount(group[pool], weights=xy[pool, 0], minlength=len(kept))
+    sy = np.bincount(group[pool], weights=xy[pool, 1], minlength=len(kept))
+    has = count > 0
+    out[has, 0] = sx[has] / count[has]
+    out[has, 1] = sy[has] / count[has]
+    return out

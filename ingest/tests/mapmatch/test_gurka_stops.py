@@ -213,7 +213,7 @@ def test_thinning_keeps_sparse_fixes() -> None:
     # Sparse fixes (10 s apart) are never averaged together nor thinned.
     t = np.arange(0.0, 50.0, 10.0)
     xy = np.column_stack([np.arange(5) * 3.0, np.zeros(5)])
-    keep = thin_standstill(
+    keep, _ = thin_standstill(
         xy, t, np.array([0, 5]), min_distance=10.0, gap_seconds=5.0, window_s=10.0, moving_window_s=3.0
     )
     assert keep.all()
@@ -228,10 +228,10 @@ def test_standing_fixes_are_thinned_on_averages_moving_ones_are_not() -> None:
     offsets = np.array([0, 45])
     standing = standing_fixes(smoothed_positions(xy, t, offsets, 10.0), t, offsets, 10.0, 10.0)
     assert standing[:18].all() and not standing[35:].any()  # the window sees departure ahead
-    keep = thin_standstill(xy, t, offsets, 10.0, 5.0, window_s=10.0, moving_window_s=3.0)
+    keep, _ = thin_standstill(xy, t, offsets, 10.0, 5.0, window_s=10.0, moving_window_s=3.0)
     assert keep[:18].sum() == 1, "a standing van decodes its first fix only (no time rule)"
     assert keep[32:].sum() >= 6, "a van moving 9 m/s decodes a fix every ~10 m"
-    raw = thin_standstill(xy, t, offsets, 10.0, 5.0)
+    raw, _ = thin_standstill(xy, t, offsets, 10.0, 5.0)
     assert raw[:18].sum() == 18, "on raw fixes every jump of the standing van was decoded"
 
 
@@ -255,3 +255,44 @@ def test_three_minutes_without_sky_at_a_stop_do_not_split_the_trace(tmp_path: Pa
     assert result.chain_start.sum() == 1
     assert result.after_gap.sum() == 1
     assert path_names(drawn, result) == ["Main"]
+
+
+DEPOT = """
+    A
+    C-----------------0-----D-----1-----E
+"""
+DEPOT_WAYS = {"AD": {"highway": "service", "name": "Yard"}, "CDE": {"highway": "service", "name": "Lane"}}
+
+
+@pytest.mark.parametrize("first_fix_up", [5.0, 8.0])
+def test_a_van_standing_at_its_depot_is_matched_where_its_standing_fixes_average(
+    tmp_path: Path, first_fix_up: float
+) -> None:
+    # A depot on Lane, where the Yard runs 2.5 m beside it into D (two ways of one yard, as in
+    # OSM). The van stands a minute at 0, then leaves east. Its first fix lies towards the Yard;
+    # the standstill's fixes average to 0. Decoding the standing fix at its own position put the
+    # whole Yard on the path; at the mean of the fixes it stands for, the van never left Lane.
+    drawn = draw(DEPOT, DEPOT_WAYS, tmp_path)
+    at = drawn.xy("0")[0]
+    stand = at + np.random.default_rng(1).normal(0.0, 2.0, (60, 2))
+    stand -= stand.mean(axis=0) - at
+    stand[0] = at + np.array([0.0, first_fix_up])
+    stand[1:] -= (stand[0] - at) / 59
+    ahead = drawn.xy("1")[0] - at
+    move = at + np.arange(1, 12)[:, None] * 8.0 * ahead / np.hypot(*ahead)
+    xy = np.concatenate([stand, move])
+    result = match(drawn, Trace(t=np.arange(len(xy), dtype=np.float64), xy=xy), sigma_z=5.0)
+    assert path_names(drawn, result) == ["Lane"]
+
+
+def test_pooled_positions_average_what_a_standing_kept_fix_stands_for() -> None:
+    from ingest.mapmatch.standstill import pooled_positions  # noqa: PLC0415
+
+    xy = np.arange(20.0).reshape(10, 2)
+    keep = np.array([1, 0, 0, 1, 0, 1, 0, 0, 1, 0], dtype=np.bool_)
+    standing = np.array([1, 1, 0, 0, 0, 1, 1, 1, 1, 1], dtype=np.bool_)
+    # Two traces' worth of groups: 0 stands for {0, 1} (2 moves on), 3 moves (its own position),
+    # 5 stands for {5, 6, 7}, 8 stands for {8, 9}.
+    out = pooled_positions(xy, keep, standing)
+    np.testing.assert_allclose(out, [xy[[0, 1]].mean(0), xy[3], xy[[5, 6, 7]].mean(0), xy[[8, 9]].mean(0)])
+    assert pooled_positions(xy[:0], keep[:0], standing[:0]).shape == (0, 2)
