@@ -4,9 +4,11 @@
 parameter                  default    meaning
 =========================  =========  ====================================================================
 ``sigma_z``                5.0 m      GNSS position noise (standard deviation per axis); emission scale
-``beta``                   0 → 2 σ    transition scale: log-prob = -|route − great-circle| / beta
-``beta_speed``             2.0 m/s    ... at least this × the trace's sampling interval (median time step;
-                                      every 30 s: 60 m; 0: off)
+``beta``                   0 → σ      transition scale: log-prob = -|route − great-circle| / beta (at 1 Hz
+                                      the step's difference is the fixes' noise, about σ; Newson & Krumm
+                                      estimate beta from those differences)
+``beta_speed``             1.25 m/s   ... at least this × the trace's sampling interval (median time step;
+                                      every 30 s: 37.5 m, as routes bend between sparse fixes; 0: off)
 ``interpolation_distance`` 0 → 2 σ    fixes closer than this to the last decoded one follow it (standstill)
 ``standstill_window_s``    10.0 s     ... positions averaged over this window for that test while standing
 ``standstill_steps``       3.0        ... or over this × the trace's median time step if longer (sparse: the
@@ -56,7 +58,7 @@ class MatchParams:
 
     sigma_z: float = 5.0
     beta: float = 0.0
-    beta_speed: float = 2.0
+    beta_speed: float = 1.25
     interpolation_distance: float = 0.0
     standstill_window_s: float = 10.0
     standstill_steps: float = 3.0
@@ -119,8 +121,8 @@ class MatchParams:
 
     @property
     def transition_scale(self) -> float:
-        """``beta``, or 2 sigma_z when it is 0: noisier fixes make noisier great-circle steps."""
-        return self.beta or 2.0 * self.sigma_z
+        """``beta``, or sigma_z when it is 0: noisier fixes make noisier great-circle steps."""
+        return self.beta or self.sigma_z
 
     @property
     def jitter_tolerance(self) -> float:
