@@ -6,9 +6,8 @@ around the tiny loops of a junction. Thinned fixes are not lost: they take the m
 of the last kept fix (Valhalla Meili's ``interpolation_distance`` does the same), and their
 evidence is kept too: a standing kept fix is decoded at the mean of the standing fixes it stands
 for (:func:`pooled_positions`), so a van parked a minute beside a parallel yard road is placed by
-sixty fixes, not by whichever one came first. Time alone
-never forces a decode, except after a gap in the fixes: a van standing three minutes decodes
-one fix, not one every few seconds.
+sixty fixes, not by whichever one came first. Time alone never forces a decode, except after a
+gap in the fixes: a van standing three minutes decodes one fix, not one every few seconds.
 
 While the van *stands* the distance is measured between positions averaged over ``window_s``
 seconds around each fix (same trace only): a receiver's white noise averages out over a few
