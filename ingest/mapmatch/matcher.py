@@ -153,7 +153,7 @@ class MapMatcher:
             max_travel=p.travel_distance,
         )
         decode = np.flatnonzero(keep)
-        # A standing fix is decoded at the mean of the fixes it stands for (evidence, not noise).
+        # A standing kept fix is decoded at the mean of the standing fixes it stands for.
         at = pooled_positions(xy, keep, standing)
         cand_all = find_candidates(net, at, p.search_radius, p.max_candidates, margin=p.candidate_slack)
         has = cand_all.count > 0

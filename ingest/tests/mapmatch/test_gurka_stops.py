@@ -291,8 +291,8 @@ def test_pooled_positions_average_what_a_standing_kept_fix_stands_for() -> None:
     xy = np.arange(20.0).reshape(10, 2)
     keep = np.array([1, 0, 0, 1, 0, 1, 0, 0, 1, 0], dtype=np.bool_)
     standing = np.array([1, 1, 0, 0, 0, 1, 1, 1, 1, 1], dtype=np.bool_)
-    # Two traces' worth of groups: 0 stands for {0, 1} (2 moves on), 3 moves (its own position),
-    # 5 stands for {5, 6, 7}, 8 stands for {8, 9}.
+    # Kept fixes 0, 3, 5, 8: 0 stands for {0, 1} (2 moves, so it is not pooled), 3 moves (decoded
+    # at its own position), 5 stands for {5, 6, 7}, 8 for {8, 9}.
     out = pooled_positions(xy, keep, standing)
     np.testing.assert_allclose(out, [xy[[0, 1]].mean(0), xy[3], xy[[5, 6, 7]].mean(0), xy[[8, 9]].mean(0)])
     assert pooled_positions(xy[:0], keep[:0], standing[:0]).shape == (0, 2)
